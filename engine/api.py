@@ -1,0 +1,61 @@
+"""The engine's single entry point: run a named method on arrays, with progress and cancel."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .device import select_device
+from .methods import Output, RunContext, get_method
+from .methods.base import ParameterError
+from .optimize import CancelToken, ProgressCallback
+
+
+def validate_inputs(method, inputs: dict) -> dict:
+    """Check presence, dtype and shape of each input array; convert to float32 in [0, 1]."""
+    out = {}
+    for spec in method.inputs:
+        value = inputs.get(spec.name)
+        if value is None:
+            if spec.required:
+                raise ParameterError(f"method {method.name!r} needs the input {spec.name!r} ({spec.help})")
+            continue
+        arr = np.asarray(value)
+        if arr.dtype == np.uint8:
+            arr = arr.astype(np.float32) / 255.0
+        elif arr.dtype == np.uint16:
+            arr = arr.astype(np.float32) / 65535.0
+        else:
+            arr = arr.astype(np.float32, copy=False)
+        if spec.kind == "rgb" and (arr.ndim != 3 or arr.shape[2] != 3):
+            raise ParameterError(f"input {spec.name!r} must be an H×W×3 RGB image, got shape {arr.shape}")
+        if spec.kind == "mask" and arr.ndim != 2:
+            raise ParameterError(f"input {spec.name!r} must be an H×W mask, got shape {arr.shape}")
+        if min(arr.shape[:2]) < 1:
+            raise ParameterError(f"input {spec.name!r} is empty")
+        out[spec.name] = arr
+    extra = sorted(set(k for k, v in inputs.items() if v is not None) - {s.name for s in method.inputs})
+    if extra:
+        raise ParameterError(f"method {method.name!r} takes no input(s) {', '.join(extra)}")
+    return out
+
+
+def run(method: str, inputs: dict, params: dict | None = None, **options) -> np.ndarray:
+    """Run ``method`` and return the visible result: H×W×3 float32 RGB at the base input's full size,
+    composited over it (pixels the method does not touch are the input's, bit for bit)."""
+    output = run_output(method, inputs, params, **options)
+    base = validate_inputs(get_method(method), inputs)[get_method(method).base_input]
+    return output.composite_over(base)
+
+
+def run_output(method: str, inputs: dict, params: dict | None = None, *,
+               device: str | torch.device | None = "auto", progress: ProgressCallback | None = None,
+               cancel: CancelToken | None = None, half: bool = False, preview_every: int = 0,
+               save_passes=None) -> Output:
+    """Run ``method`` and return its :class:`Output` (new pixels + compositing alpha), e.g. for a new layer."""
+    spec = get_method(method)
+    resolved = spec.resolve_params(params)
+    arrays = validate_inputs(spec, inputs)
+    dev = device if isinstance(device, torch.device) else select_device(device)
+    ctx = RunContext(device=dev, progress=progress, cancel=cancel, half=half, preview_every=preview_every,
+                     save_passes=save_passes)
+    return spec.run(arrays, resolved, ctx)

@@ -1,0 +1,130 @@
+"""VGG feature extractor with layers addressed by name (``relu4_1``, ``conv4_2``, ``pool3``)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+import torchvision
+from torch import nn
+
+from .weights import load_state_dict
+
+# torchvision's ImageNet convention (RGB in 0..1) and Caffe's (BGR 0..255, mean only).
+TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+TORCHVISION_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+NETWORKS = ("vgg16", "vgg19")
+POOLING = ("avg", "max")
+
+
+def layer_names(features: nn.Sequential) -> list[str]:
+    """Names of the modules of a torchvision VGG ``features`` block: conv1_1, relu1_1, ..., pool1, ..."""
+    names, block, conv = [], 1, 0
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            conv += 1
+            names.append(f"conv{block}_{conv}")
+        elif isinstance(module, nn.ReLU):
+            names.append(f"relu{block}_{conv}")
+        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+            names.append(f"pool{block}")
+            block, conv = block + 1, 0
+        else:  # pragma: no cover - VGG has nothing else
+            raise TypeError(f"unexpected module {module}")
+    return names
+
+
+class InputNormalization(nn.Module):
+    """Maps RGB images in [0, 1] to what the network was trained on."""
+
+    def __init__(self, convention: str):
+        super().__init__()
+        if convention == "caffe":
+            mean = torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+            scale = torch.full((1, 3, 1, 1), 255.0)
+            self.flip_to_bgr = True
+        elif convention == "torchvision":
+            mean = torch.tensor(TORCHVISION_MEAN).view(1, 3, 1, 1)
+            scale = 1.0 / torch.tensor(TORCHVISION_STD).view(1, 3, 1, 1)
+            self.flip_to_bgr = False
+        else:
+            raise ValueError(f"unknown input convention {convention!r}")
+        self.convention = convention
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        if self.convention == "caffe":
+            return rgb.flip(1) * self.scale - self.mean
+        return (rgb - self.mean) * self.scale
+
+
+class VGGFeatures(nn.Module):
+    """Frozen, eval-mode VGG truncated after the deepest requested layer.
+
+    ``forward(image)`` takes an RGB batch in [0, 1] (N×3×H×W) and returns ``{layer_name: activation}``
+    for the requested layers only.
+    """
+
+    def __init__(self, layers: Iterable[str], network: str = "vgg19", pool: str = "avg",
+                 state_dict: dict | None = None, convention: str | None = None):
+        super().__init__()
+        if network not in NETWORKS:
+            raise ValueError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
+        if pool not in POOLING:
+            raise ValueError(f"unknown pooling {pool!r}; choose one of {', '.join(POOLING)}")
+        features = getattr(torchvision.models, network)(weights=None).features
+        if state_dict is None:
+            state_dict, convention = load_state_dict(network)
+        features.load_state_dict(state_dict, strict=True)
+        names = layer_names(features)
+        self.layers = list(dict.fromkeys(layers))
+        unknown = [name for name in self.layers if name not in names]
+        if unknown:
+            raise ValueError(f"{network} has no layer(s) {', '.join(unknown)}; known: {', '.join(names)}")
+        depth = max(names.index(name) for name in self.layers) + 1
+        modules = []
+        for module in list(features)[:depth]:
+            if isinstance(module, nn.MaxPool2d) and pool == "avg":
+                module = nn.AvgPool2d(kernel_size=2, stride=2)
+            elif isinstance(module, nn.ReLU):
+                module = nn.ReLU(inplace=False)  # requested activations must survive the next layer
+            modules.append(module)
+        self.body = nn.Sequential(*modules)
+        self.names = names[:depth]
+        self.network, self.pool = network, pool
+        self.normalize = InputNormalization(convention or "torchvision")
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True):  # always frozen
+        return super().train(False)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.normalize(image)
+        wanted = set(self.layers)
+        out = {}
+        for name, module in zip(self.names, self.body):
+            x = module(x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+    def scale_of(self, layer: str) -> int:
+        """Downsampling factor of ``layer`` relative to the input (1, 2, 4, 8, 16)."""
+        return 2 ** (int(layer[4] if layer.startswith("pool") else layer.lstrip("convrelu")[0]) - 1
+                     + (1 if layer.startswith("pool") else 0))
+
+
+_EXTRACTOR_CACHE: dict = {}
+
+
+def get_extractor(layers: Iterable[str], network: str = "vgg19", pool: str = "avg",
+                  device: torch.device | str = "cpu") -> VGGFeatures:
+    """A cached extractor: building VGG and loading weights once per process saves seconds per job."""
+    layers = tuple(dict.fromkeys(layers))
+    key = (layers, network, pool, str(device))
+    if key not in _EXTRACTOR_CACHE:
+        _EXTRACTOR_CACHE[key] = VGGFeatures(layers, network, pool).to(device)
+    return _EXTRACTOR_CACHE[key]

@@ -1,0 +1,108 @@
+"""Loss terms as small modules: each holds its target and is called on the current features/image."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of N×C×H×W features, normalised by the number of positions: N×C×C."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (h * w)
+
+
+def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize an N×1×H×W (or H×W) mask to a layer's spatial size by area averaging."""
+    if mask.dim() == 2:
+        mask = mask[None, None]
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    return F.adaptive_avg_pool2d(mask, size) if all(s <= m for s, m in zip(size, mask.shape[-2:])) \
+        else F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
+
+
+def masked_gram_matrix(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of the masked positions only: Σ_p m_p f_p f_pᵀ / Σ_p m_p.
+
+    For a binary mask this equals :func:`gram_matrix` of the features restricted to the region, so the
+    region's statistics are compared with the style's, not diluted by everything outside it.
+    """
+    n, c, h, w = features.shape
+    m = resize_mask(mask.to(features.dtype), (h, w)).reshape(-1, 1, h * w)
+    total = m.sum(dim=2, keepdim=True).clamp_min(1e-8)
+    flat = features.reshape(n, c, h * w)
+    return (flat * m) @ flat.transpose(1, 2) / total
+
+
+class ContentLoss(nn.Module):
+    """Mean squared feature difference to a target, optionally weighted by a spatial mask.
+
+    ``ncc=True`` uses 1 − normalised cross-correlation per channel instead, which ignores the overall
+    brightness/contrast of the features and keeps only their structure.
+    """
+
+    def __init__(self, target: torch.Tensor, mask: torch.Tensor | None = None, ncc: bool = False):
+        super().__init__()
+        self.register_buffer("target", target.detach())
+        self.ncc = ncc
+        if mask is not None:
+            self.register_buffer("mask", resize_mask(mask.to(target.dtype), target.shape[-2:]))
+        else:
+            self.mask = None
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.ncc:
+            return normalized_cross_correlation_loss(features, self.target, self.mask)
+        diff = (features - self.target) ** 2
+        if self.mask is None:
+            return diff.mean()
+        return (diff * self.mask).sum() / (self.mask.sum() * features.shape[1]).clamp_min(1e-8)
+
+
+def normalized_cross_correlation_loss(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None):
+    n, c, h, w = x.shape
+    weight = torch.ones(1, 1, h, w, dtype=x.dtype, device=x.device) if mask is None else mask
+    total = weight.sum().clamp_min(1e-8)
+    mean_x = (x * weight).sum(dim=(2, 3), keepdim=True) / total
+    mean_y = (y * weight).sum(dim=(2, 3), keepdim=True) / total
+    dx, dy = (x - mean_x) * weight, (y - mean_y) * weight
+    ncc = (dx * dy).sum(dim=(2, 3)) / ((dx ** 2).sum(dim=(2, 3)).sqrt() * (dy ** 2).sum(dim=(2, 3)).sqrt() + 1e-8)
+    return (1.0 - ncc).mean()
+
+
+class GramStyleLoss(nn.Module):
+    """Squared distance between the Gram matrix of the (optionally masked) features and a target Gram."""
+
+    def __init__(self, target_gram: torch.Tensor, mask: torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("target", target_gram.detach())
+        self.mask = None if mask is None else mask.detach()
+
+    def gram(self, features: torch.Tensor) -> torch.Tensor:
+        return gram_matrix(features) if self.mask is None else masked_gram_matrix(features, self.mask)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.gram(features), self.target.expand(features.shape[0], -1, -1))
+
+
+def total_variation(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared difference between neighbouring pixels (0 for a constant image)."""
+    dh = (image[..., 1:, :] - image[..., :-1, :]) ** 2
+    dw = (image[..., :, 1:] - image[..., :, :-1]) ** 2
+    if mask is None:
+        return dh.mean() + dw.mean()
+    m = resize_mask(mask.to(image.dtype), image.shape[-2:])
+    mh, mw = m[..., 1:, :], m[..., :, 1:]
+    return (dh * mh).sum() / (mh.sum() * image.shape[1]).clamp_min(1e-8) + \
+        (dw * mw).sum() / (mw.sum() * image.shape[1]).clamp_min(1e-8)
+
+
+class TVLoss(nn.Module):
+    def __init__(self, mask: torch.Tensor | None = None):
+        super().__init__()
+        self.mask = mask
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return total_variation(image, self.mask)

