@@ -9,6 +9,8 @@ from .base import InputSpec, Method, Output, Param, ParameterError, RunContext
 _REGISTRY = {
     "global": "painterly.engine.methods.gatys:GLOBAL",
     "masked": "painterly.engine.methods.gatys:MASKED",
+    "photo": "painterly.engine.methods.photo:PHOTO",
+    "harmonize": "painterly.engine.methods.harmonize:HARMONIZE",
 }
 
 
