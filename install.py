@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
 # App-plugin installers (modules in installer/), each with install(args, log) and uninstall(args, log).
-PLUGIN_INSTALLERS: list[str] = ["installer.gimp"]
+PLUGIN_INSTALLERS: list[str] = ["installer.gimp", "installer.krita"]
 
 
 def log(msg: str) -> None:

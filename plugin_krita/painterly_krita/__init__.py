@@ -1,0 +1,9 @@
+"""Painterly for Krita: Tools > Scripts > Harmonize Selection, and the Painterly docker."""
+from krita import DockWidgetFactory, DockWidgetFactoryBase, Krita
+
+from .docker import DOCKER_ID, PainterlyDocker
+from .extension import PainterlyExtension
+
+Krita.instance().addExtension(PainterlyExtension(Krita.instance()))
+Krita.instance().addDockWidgetFactory(
+    DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, PainterlyDocker))
