@@ -8,6 +8,7 @@ import sys
 # Modules contributing sub-commands, in the order they are listed in --help.
 COMMAND_MODULES = [
     "painterly.daemon.cli_engine",
+    "painterly.daemon.cli_daemon",
 ]
 
 

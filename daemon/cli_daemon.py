@@ -1,0 +1,293 @@
+"""``painterly daemon`` (run / stop / status the local daemon) and ``painterly submit`` (send a job to it)."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .client import DEFAULT_ENDPOINT, Client, DaemonUnavailable, default_token_file, read_token
+
+
+def default_endpoint() -> str:
+    return os.environ.get("PAINTERLY_ENDPOINT") or DEFAULT_ENDPOINT
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "painterly"
+
+
+# --- painterly daemon ------------------------------------------------------------------------------
+
+def cmd_daemon(args) -> int:
+    if args.action == "stop":
+        return daemon_stop(args)
+    if args.action == "status":
+        return daemon_status(args)
+    if args.detach:
+        return daemon_detach(args)
+    return daemon_run(args)
+
+
+def daemon_config(args):
+    from . import protocol
+    from .server import DaemonConfig, write_token_file
+    token = None
+    if args.auth == "token":
+        token = write_token_file(args.token_file)
+    elif not protocol.endpoint_is_local(args.endpoint):
+        from .cli import UserError
+        raise UserError(f"refusing to listen on {args.endpoint}: it is not a loopback address, and that needs "
+                        f"authentication; add --auth token (the token is written to {args.token_file}, "
+                        "readable only by you; clients need it)")
+    limits = dict(protocol.DEFAULT_LIMITS)
+    if args.max_pixels:
+        limits["max_pixels"] = args.max_pixels
+    if args.max_queue:
+        limits["max_queue"] = args.max_queue
+    if args.max_message_mb:
+        limits["max_message_bytes"] = int(args.max_message_mb * 1024 * 1024)
+    return DaemonConfig(endpoint=args.endpoint, devices=tuple(d.strip() for d in args.device.split(",") if d.strip()),
+                        threads=args.threads, half=args.half, token=token,
+                        allow_test_methods=args.allow_test_methods, results_dir=args.results_dir,
+                        keep_results=args.keep_results, preview_every=args.preview_every, limits=limits)
+
+
+def daemon_run(args) -> int:
+    from .server import Daemon
+    handlers = [logging.FileHandler(args.log)] if args.log else [logging.StreamHandler(sys.stderr)]
+    logging.basicConfig(level=logging.INFO, handlers=handlers,
+                        format="%(asctime)s painterly-daemon %(levelname)s %(message)s")
+    config = daemon_config(args)
+    daemon = Daemon(config)
+
+    def ready(endpoint):
+        print(f"painterly daemon listening on {endpoint}", file=sys.stderr, flush=True)
+        if config.token:
+            print(f"painterly daemon: clients need the token in {args.token_file}", file=sys.stderr, flush=True)
+
+    try:
+        daemon.serve_forever(ready=ready)
+    except zmq_error_types() as exc:
+        from .cli import UserError
+        raise UserError(f"cannot listen on {args.endpoint}: {exc}") from None
+    except PermissionError as exc:
+        from .cli import UserError
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def zmq_error_types():
+    import zmq
+    return (zmq.ZMQError,)
+
+
+def daemon_detach(args) -> int:
+    """Start the daemon in the background (own session, output to a log file) and wait until it answers."""
+    log_path = Path(args.log) if args.log else cache_dir() / "daemon.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", args.endpoint,
+            "--device", args.device, "--threads", str(args.threads), "--auth", args.auth,
+            "--token-file", str(args.token_file), "--keep-results", str(args.keep_results),
+            "--preview-every", str(args.preview_every)]
+    for flag, value in (("--results-dir", args.results_dir), ("--max-pixels", args.max_pixels),
+                        ("--max-queue", args.max_queue), ("--max-message-mb", args.max_message_mb)):
+        if value:
+            argv += [flag, str(value)]
+    argv += ["--half"] * args.half + ["--allow-test-methods"] * args.allow_test_methods
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                                start_new_session=True)
+    token = read_token(args.token_file) if args.auth == "token" else None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"painterly: error: the daemon exited at start (code {proc.returncode}); see {log_path}",
+                  file=sys.stderr)
+            return 1
+        try:
+            with Client(args.endpoint, timeout=1.0, token=token) as client:
+                client.handshake()
+            print(f"painterly daemon started (pid {proc.pid}) on {args.endpoint}; log: {log_path}", file=sys.stderr)
+            return 0
+        except DaemonUnavailable:
+            time.sleep(0.5)
+    print(f"painterly: error: the daemon (pid {proc.pid}) did not answer within 120 s; see {log_path}",
+          file=sys.stderr)
+    return 1
+
+
+def client_token(args):
+    return read_token(args.token_file) if getattr(args, "token_file", None) and Path(args.token_file).is_file() \
+        else read_token()
+
+
+def daemon_stop(args) -> int:
+    try:
+        with Client(args.endpoint, timeout=args.timeout, token=client_token(args)) as client:
+            pid = client.status().get("pid")
+            client.shutdown()
+    except DaemonUnavailable:
+        print(f"no painterly daemon answering at {args.endpoint}", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with Client(args.endpoint, timeout=0.5, token=client_token(args)) as client:
+                client.handshake()
+            time.sleep(0.2)
+        except DaemonUnavailable:
+            print(f"painterly daemon at {args.endpoint} stopped (pid {pid})", file=sys.stderr)
+            return 0
+    print(f"painterly: error: the daemon at {args.endpoint} is still answering", file=sys.stderr)
+    return 1
+
+
+def daemon_status(args) -> int:
+    try:
+        with Client(args.endpoint, timeout=args.timeout, token=client_token(args)) as client:
+            info = client.handshake()
+            status = client.status()
+    except DaemonUnavailable:
+        print(f"no painterly daemon answering at {args.endpoint}")
+        return 1
+    states = {}
+    for job in status["jobs"]:
+        states[job["state"]] = states.get(job["state"], 0) + 1
+    print(f"painterly daemon {info['version']} (protocol {info['protocol']}) at {status['endpoint']}, "
+          f"pid {status['pid']}, up {status['uptime']:.0f} s")
+    print(f"devices: {', '.join(info['devices'])}")
+    print(f"methods: {', '.join(m['name'] for m in info['methods'])}")
+    print(f"jobs: {len(status['jobs'])} ({', '.join(f'{n} {s}' for s, n in sorted(states.items())) or 'none'}), "
+          f"{status['queue']} waiting")
+    return 0
+
+
+# --- painterly submit ----------------------------------------------------------------------------
+
+PARAM_TYPES = {"int": int, "float": float, "str": str}
+
+
+def parse_param(spec: dict, text: str):
+    kind = spec.get("type")
+    if kind == "bool":
+        lowered = text.lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"parameter {spec['name']} takes true or false, got {text!r}")
+        return lowered in ("1", "true", "yes", "on")
+    try:
+        return PARAM_TYPES.get(kind, str)(text)
+    except ValueError:
+        raise ValueError(f"parameter {spec['name']} takes a {kind}, got {text!r}") from None
+
+
+def submit_inputs(spec: dict, items: list[str]) -> dict:
+    """``name=path`` items, or plain paths given to the method's inputs in their declared order."""
+    declared = [i["name"] for i in spec["inputs"]]
+    assigned = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if sep and name in declared:
+            assigned[name] = path
+            continue
+        free = [n for n in declared if n not in assigned]
+        if not free:
+            raise ValueError(f"too many inputs: method {spec['name']!r} takes {', '.join(declared)}")
+        assigned[free[0]] = item
+    missing = [i["name"] for i in spec["inputs"] if i["required"] and i["name"] not in assigned]
+    if missing:
+        raise ValueError(f"method {spec['name']!r} needs the input(s) {', '.join(missing)} "
+                         f"(inputs in order: {', '.join(declared)}; or give NAME=PATH)")
+    return assigned
+
+
+def cmd_submit(args) -> int:
+    from . import buffers
+    from .cli_engine import ProgressBar
+    with Client(args.endpoint, timeout=args.timeout, token=client_token(args)) as client:
+        info = client.handshake()
+        methods = {m["name"]: m for m in info["methods"]}
+        name = args.method
+        if name == "stylize":  # the engine's stylize command: masked with a mask, else global
+            name = "masked" if len(args.inputs) >= 3 or any(i.startswith("mask=") for i in args.inputs) else "global"
+        spec = methods.get(name)
+        if spec is None:
+            raise ValueError(f"the daemon has no method {name!r}; it has {', '.join(methods)}")
+        paths = submit_inputs(spec, args.inputs)
+        kinds = {i["name"]: i["kind"] for i in spec["inputs"]}
+        images = {n: buffers.load_file(p, "mask" if kinds[n] == "mask" else "rgb") for n, p in paths.items()}
+        params_spec = {p["name"]: p for p in spec["params"]}
+        params = {}
+        for item in args.param:
+            key, sep, value = item.partition("=")
+            key = key.replace("-", "_")
+            if not sep or key not in params_spec:
+                raise ValueError(f"bad -p {item!r}: give NAME=VALUE with NAME one of {', '.join(params_spec)}")
+            params[key] = parse_param(params_spec[key], value)
+        job_id = client.submit(name, params, images)
+        if not args.quiet:
+            print(f"job {job_id} ({name}) on {args.endpoint}", file=sys.stderr)
+        try:
+            result = client.wait(job_id, on_progress=None if args.quiet else ProgressBar())
+        except KeyboardInterrupt:
+            client.cancel(job_id)
+            raise
+    out = buffers.save_result(args.output, result.image)
+    if not args.quiet:
+        meta = result.meta
+        print(f"wrote {out} ({meta.get('compute_seconds', 0):.1f} s on {meta.get('device')})", file=sys.stderr)
+    return 0
+
+
+def add_connection_options(parser) -> None:
+    parser.add_argument("--endpoint", default=default_endpoint(),
+                        help=f"daemon address, tcp://HOST:PORT or ipc://PATH (default $PAINTERLY_ENDPOINT or "
+                             f"{DEFAULT_ENDPOINT})")
+    parser.add_argument("--token-file", type=Path, default=Path(default_token_file()),
+                        help="shared access token file (needed for a daemon started with --auth token)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds without an answer before giving up (default 10)")
+
+
+def register(sub) -> None:
+    d = sub.add_parser(
+        "daemon", help="run, stop or query the local daemon that computes jobs for the plugins",
+        description="Run the painterly daemon in the foreground (logs on stderr), in the background (--detach), "
+                    "or stop / query a running one. It listens on loopback only unless --auth token is given.",
+        epilog="The test method 'echo' (returns its input, no compute) exists only with --allow-test-methods.")
+    d.add_argument("action", nargs="?", choices=("run", "stop", "status"), default="run")
+    add_connection_options(d)
+    d.add_argument("--device", default="auto",
+                   help="auto (every GPU, else the CPU), cpu, cuda, cuda:N, mps, or a comma list: one worker each")
+    d.add_argument("--detach", action="store_true", help="run in the background")
+    d.add_argument("--log", help="log file (default stderr; with --detach ~/.cache/painterly/daemon.log)")
+    d.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (default torch's)")
+    d.add_argument("--half", action="store_true", help="half precision on GPUs")
+    d.add_argument("--auth", choices=("none", "token"), default="none",
+                   help="token: require the shared token of --token-file (created, mode 600, if missing) and "
+                        "encrypt TCP traffic with CURVE; needed to listen on a non-loopback address")
+    d.add_argument("--allow-test-methods", action="store_true", help="offer the 'echo' method (tests, benchmarks)")
+    d.add_argument("--results-dir", type=Path, help="where finished results are kept (default ~/.cache/painterly/"
+                                                      "daemon/results)")
+    d.add_argument("--keep-results", type=float, default=3600.0, help="seconds results are kept (default 3600)")
+    d.add_argument("--preview-every", type=int, default=5, help="iterations between preview images (default 5)")
+    d.add_argument("--max-pixels", type=int, help="most pixels in one job's images together")
+    d.add_argument("--max-queue", type=int, help="most jobs waiting")
+    d.add_argument("--max-message-mb", type=float, help="largest message accepted, MiB")
+    d.set_defaults(func=cmd_daemon)
+
+    s = sub.add_parser(
+        "submit", help="send a job to a running daemon and show its progress",
+        description="Send image files to a running daemon, show progress, write the result (RGBA). METHOD is any "
+                    "method the daemon offers (see 'painterly daemon status'), or 'stylize' (global or masked).",
+        epilog="Example: painterly submit harmonize composite.png mask.png painting.png -p quality=preview -o out.png")
+    s.add_argument("method", help="harmonize, stylize, photo, global, masked, ...")
+    s.add_argument("inputs", nargs="+", help="input files in the method's order, or NAME=PATH")
+    s.add_argument("-o", "--output", required=True, type=Path, help="result image (PNG keeps 16-bit depth)")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_connection_options(s)
+    s.set_defaults(func=cmd_submit)
+

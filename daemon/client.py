@@ -1,0 +1,282 @@
+"""Client of the painterly daemon, used by the Krita and GIMP plugins and the ``painterly`` CLI.
+
+Pure Python (stdlib + pyzmq + msgpack, Python 3.8+). One :class:`Client` holds one ZeroMQ DEALER socket;
+use it from one thread at a time (calls are serialised by a lock).
+
+    client = Client()                                   # tcp://127.0.0.1:7878 or $PAINTERLY_ENDPOINT
+    info = client.handshake()
+    result = client.run("harmonize", {"quality": "preview"},
+                        {"composite": ImageBuffer(w, h, 4, 8, rgba_bytes), "mask": ImageBuffer(w, h, 1, 8, m)},
+                        on_progress=print)
+    result.image  # RGBA ImageBuffer, same size, depth and x/y as the base input
+"""
+from __future__ import absolute_import
+
+import itertools
+import os
+import threading
+import time
+
+import zmq
+
+from . import protocol
+from .protocol import (DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled, JobResult,  # noqa: F401
+                       ProgressEvent)
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:7878"
+HEARTBEAT = 1.0  # seconds without news from the daemon before wait() asks it for the job's status
+
+__all__ = ["Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled", "JobResult",
+           "ProgressEvent", "DEFAULT_ENDPOINT", "default_endpoint", "read_token"]
+
+
+def default_endpoint():
+    return os.environ.get("PAINTERLY_ENDPOINT") or DEFAULT_ENDPOINT
+
+
+def default_token_file():
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "painterly", "daemon.token")
+
+
+def read_token(path=None):
+    """The shared access token from $PAINTERLY_TOKEN or the user-only token file, or None."""
+    if path is None and os.environ.get("PAINTERLY_TOKEN"):
+        return os.environ["PAINTERLY_TOKEN"].strip()
+    path = path or os.environ.get("PAINTERLY_TOKEN_FILE") or default_token_file()
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except (IOError, OSError):
+        return None
+
+
+class Client(object):
+    """Talks to one daemon. ``timeout`` (seconds) is how long a request, or a wait without any sign of
+    life from the daemon, may take before :class:`DaemonUnavailable` is raised."""
+
+    def __init__(self, endpoint=None, timeout=10.0, token=None, context=None):
+        self.endpoint = endpoint or default_endpoint()
+        self.timeout = float(timeout)
+        self.token = token if token is not None else (None if protocol.endpoint_is_local(self.endpoint)
+                                                      else read_token())
+        self._context = context or zmq.Context.instance()
+        self._lock = threading.RLock()
+        self._rids = itertools.count(1)
+        self._inbox = {}        # job id -> list of (header, frames) events not yet consumed
+        self._finished = set()  # jobs whose final event was returned: later copies are dropped
+        self._socket = None
+        self._connect()
+
+    # --- socket --------------------------------------------------------------------------------
+
+    def _connect(self):
+        sock = self._context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 0)   # never drop progress/result events on our side
+        sock.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing while no daemon is connected
+        if self.token and not protocol.endpoint_is_local(self.endpoint):
+            public, secret = zmq.curve_keypair()
+            server_public, _ = protocol.curve_keys_from_token(self.token)
+            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server_public
+        sock.connect(self.endpoint)
+        self._socket = sock
+
+    def _reconnect(self):
+        """A fresh socket, so replies meant for an abandoned request never reach the next one."""
+        if self._socket is not None:
+            self._socket.close(linger=0)
+        self._connect()
+
+    def close(self):
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close(linger=0)
+                self._socket = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _send(self, frames):
+        try:
+            self._socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+        except zmq.Again:
+            # IMMEDIATE: nothing connected. Wait for the connection within the timeout.
+            poller_deadline = time.monotonic() + self.timeout
+            while True:
+                if self._socket.poll(50, zmq.POLLOUT):
+                    self._socket.send_multipart(frames, copy=False)
+                    return
+                if time.monotonic() > poller_deadline:
+                    raise self._unavailable()
+
+    def _unavailable(self, what="answered"):
+        return DaemonUnavailable("No painterly daemon %s at %s within %.0f s: start it with "
+                                 "'painterly daemon' (or check the address)." % (what, self.endpoint, self.timeout))
+
+    def _receive(self, timeout):
+        """One message within ``timeout`` seconds, or None."""
+        if not self._socket.poll(max(0, int(timeout * 1000))):
+            return None
+        frames = self._socket.recv_multipart(copy=False)
+        return protocol.parse_reply(frames)
+
+    def _request(self, header, images=None, timeout=None):
+        """Send a request and return the reply header (+frames); events that arrive meanwhile are kept
+        for wait()."""
+        if self._socket is None:
+            raise DaemonError(protocol.BAD_MESSAGE, "this client is closed")
+        rid = next(self._rids)
+        header = dict(header, rid=rid)
+        if self.token is not None:
+            header["token"] = self.token
+        frames = protocol.encode(header, images)
+        self._send(frames)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            message = self._receive(deadline - time.monotonic())
+            if message is None:
+                self._reconnect()
+                raise self._unavailable()
+            head, data = message
+            if head.get("type") == "event":
+                self._stash(head, data)
+                continue
+            if head.get("rid") != rid:
+                continue  # a late reply to an earlier, abandoned request
+            if head.get("type") == "error":
+                raise protocol.error_for(head.get("code"), head.get("message") or "the daemon refused the request")
+            return head, data
+
+    # --- API ------------------------------------------------------------------------------------
+
+    def handshake(self):
+        """``{"protocol", "version", "methods", "devices", "limits"}`` of the daemon."""
+        with self._lock:
+            head, _ = self._request({"type": "handshake"})
+            return dict((k, v) for k, v in head.items() if k not in ("v", "type", "rid"))
+
+    def submit(self, method, params, images, preview_every=None):
+        """Queue a job; returns its id. ``images`` maps the method's input names to ImageBuffers."""
+        for name, image in images.items():
+            image.check(name)
+        header = {"type": "submit", "method": method, "params": dict(params or {}), "images": {}}
+        if preview_every is not None:
+            header["preview_every"] = int(preview_every)
+        with self._lock:
+            head, _ = self._request(header, dict(("images/" + n, im) for n, im in images.items()))
+            return head["job"]
+
+    def cancel(self, job_id):
+        with self._lock:
+            self._request({"type": "cancel", "job": job_id})
+
+    def status(self, job_id=None):
+        """One job's status, or ``{"jobs": [...], "queue": n, "workers": [...]}`` without a job id."""
+        header = {"type": "status"}
+        if job_id is not None:
+            header["job"] = job_id
+        with self._lock:
+            head, _ = self._request(header)
+            return head.get("job") if job_id is not None else dict(
+                (k, v) for k, v in head.items() if k not in ("v", "type", "rid"))
+
+    def shutdown(self):
+        with self._lock:
+            self._request({"type": "shutdown"})
+
+    def wait(self, job_id, on_progress=None, cancel_event=None, timeout=None):
+        """Block until the job finishes; returns its :class:`JobResult`.
+
+        Progress events go to ``on_progress`` (in this thread). Setting ``cancel_event`` cancels the job
+        and raises :class:`JobCancelled`. The daemon is asked for the job's state whenever it has been
+        quiet for a second; no sign of life within ``self.timeout`` raises :class:`DaemonUnavailable`.
+        This also fetches the result of a job submitted by an earlier, disconnected client."""
+        with self._lock:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self._finished.discard(job_id)
+            self._request({"type": "watch", "job": job_id})
+            last_news = time.monotonic()
+            asked = None
+            while True:
+                if cancel_event is not None and cancel_event.is_set():
+                    self._forget(job_id)
+                    self._request({"type": "cancel", "job": job_id})
+                    raise JobCancelled("The job was cancelled.")
+                pending = self._inbox.get(job_id)
+                if pending:
+                    head, data = pending.pop(0)
+                    last_news = time.monotonic()
+                    done = self._handle_event(job_id, head, data, on_progress)
+                    if done is not None:
+                        self._forget(job_id)
+                        return done
+                    continue
+                now = time.monotonic()
+                if deadline is not None and now > deadline:
+                    raise DaemonError(protocol.TIMEOUT, "The job did not finish within %.0f s." % timeout)
+                if asked is not None and now - asked > self.timeout:
+                    self._reconnect()
+                    raise DaemonUnavailable("The painterly daemon at %s stopped answering (no reply for %.0f s): "
+                                            "it may have crashed or been stopped." % (self.endpoint, self.timeout))
+                if asked is None and now - last_news > HEARTBEAT:
+                    # Ask without waiting: the reply (or its absence) shows whether the daemon is alive.
+                    asked = now
+                    self._send(protocol.encode({"type": "status", "job": job_id, "rid": -1,
+                                                **({"token": self.token} if self.token else {})}))
+                message = self._receive(0.1)
+                if message is None:
+                    continue
+                head, data = message
+                kind = head.get("type")
+                if kind == "event":
+                    self._stash(head, data)
+                elif head.get("rid") == -1:
+                    asked = None
+                    last_news = time.monotonic()
+                    if kind == "error":
+                        raise protocol.error_for(head.get("code"), head.get("message"))
+
+    def run(self, method, params, images, on_progress=None, cancel_event=None, timeout=None, preview_every=None):
+        """submit + wait."""
+        job_id = self.submit(method, params, images, preview_every=preview_every)
+        return self.wait(job_id, on_progress=on_progress, cancel_event=cancel_event, timeout=timeout)
+
+    def _stash(self, head, data):
+        """Keep an event for a later wait() on its job (events of jobs already returned are dropped)."""
+        job_id = head.get("job")
+        if job_id not in self._finished:
+            self._inbox.setdefault(job_id, []).append((head, data))
+
+    def _forget(self, job_id):
+        self._inbox.pop(job_id, None)
+        self._finished.add(job_id)
+
+    def _handle_event(self, job_id, head, data, on_progress):
+        kind = head.get("event")
+        if kind in ("failed", "cancelled"):
+            self._forget(job_id)
+        if kind == "progress":
+            if on_progress is not None:
+                preview = None
+                desc = head.get("preview")
+                if desc is not None:
+                    preview = protocol.decode_image("preview", desc, data, _NO_LIMITS)
+                on_progress(ProgressEvent(job_id, head.get("iteration", 0), head.get("total", 0),
+                                          head.get("stage", ""), head.get("losses") or {}, preview))
+            return None
+        if kind == "done":
+            image = protocol.decode_image("result", head.get("image"), data, _NO_LIMITS)
+            return JobResult(job_id, image, head.get("meta") or {})
+        if kind == "failed":
+            raise protocol.error_for(head.get("code") or protocol.ENGINE,
+                                     head.get("message") or "The job failed.")
+        if kind == "cancelled":
+            raise JobCancelled(head.get("message") or "The job was cancelled.")
+        return None  # "state" and future event kinds: just a sign of life
+
+
+_NO_LIMITS = {"max_side": 1 << 20, "max_pixels": 1 << 62}
