@@ -32,7 +32,7 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def feather(mask: np.ndarray, radius: float) -> np.ndarray:
-    """Gaussian feathering that never spreads beyond ``radius`` pixels... from the mask's support.
+    """Gaussian feathering that never spreads beyond ``radius`` pixels from the mask's support.
 
     The blur is truncated at ``radius`` so everything further from the mask stays exactly 0; callers
     that need untouched pixels there rely on it.
@@ -46,11 +46,16 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
 
 
 def blend_weights(mask: np.ndarray, dilation: int, feather_radius: float) -> np.ndarray:
-    """Compositing weights: the mask dilated by ``dilation`` px, then feathered over ``feather_radius`` px.
+    """Compositing weights: 1 up to ``dilation`` px around the mask, falling to 0 over ``feather_radius`` px.
 
-    Pixels further than dilation + feather_radius from the mask get weight exactly 0.
+    The ramp lies outside the dilated mask (so the object itself is always fully replaced), and pixels
+    further than dilation + 1.5·feather_radius + 1 from the mask get weight exactly 0.
     """
-    return feather(dilate(mask, dilation), feather_radius)
+    half = feather_radius / 2
+    # The truncated Gaussian's window is a square of half-width `half`; growing the mask by its
+    # diagonal keeps the whole window inside for every pixel within `dilation` of the mask.
+    weights = feather(dilate(mask, dilation + int(np.ceil(half * np.sqrt(2)))), half)
+    return np.maximum(weights, mask.astype(np.float32))
 
 
 def composite(result: np.ndarray, original: np.ndarray, weights: np.ndarray) -> np.ndarray:

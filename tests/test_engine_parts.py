@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+
+from painterly.engine import CancelToken, Cancelled, ImageError, MaskError, load_image, load_mask, save_image
+from painterly.engine.device import select_device
+from painterly.engine.masks import blend_weights, bounding_box, check_mask, composite
+from painterly.engine.optimize import ProgressCounter, optimize
+from painterly.engine.pyramid import Pyramid
+
+
+def test_png_16bit_round_trip_keeps_depth_and_alpha(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.random((7, 9, 3), dtype=np.float32)
+    alpha = rng.random((7, 9), dtype=np.float32)
+    save_image(tmp_path / "x.png", rgb, alpha, bit_depth=16)
+    loaded = load_image(tmp_path / "x.png")
+    assert loaded.bit_depth == 16 and loaded.size == (9, 7)
+    assert np.abs(loaded.rgb - rgb).max() < 1e-4       # 8-bit would be off by up to 2e-3
+    assert np.abs(loaded.alpha - alpha).max() < 1e-4
+
+
+def test_png_8bit_round_trip_is_exact(tmp_path):
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (5, 6, 3)).astype(np.float32) / 255
+    save_image(tmp_path / "x.png", pixels)
+    loaded = load_image(tmp_path / "x.png")
+    assert loaded.bit_depth == 8 and loaded.alpha is None
+    assert np.array_equal(loaded.rgb, pixels)
+
+
+def test_mask_from_alpha_or_grey_thresholded_or_soft(tmp_path):
+    alpha = np.zeros((4, 4), np.float32)
+    alpha[1:3, 1:3] = 0.6
+    save_image(tmp_path / "cutout.png", np.ones((4, 4, 3), np.float32), alpha)
+    assert load_mask(tmp_path / "cutout.png").sum() == 4                       # alpha > 0.5
+    assert load_mask(tmp_path / "cutout.png", threshold=None).max() == pytest.approx(0.6, abs=0.01)
+    grey = np.zeros((4, 4, 3), np.float32)
+    grey[0] = 1
+    save_image(tmp_path / "grey.png", grey)
+    assert load_mask(tmp_path / "grey.png").sum() == 4
+    with pytest.raises(ImageError, match="mask .* is 4x4 but the image is 5x4"):
+        load_mask(tmp_path / "grey.png", size=(5, 4))
+
+
+def test_missing_or_broken_image_is_a_clear_error(tmp_path):
+    with pytest.raises(ImageError, match="not found"):
+        load_image(tmp_path / "nope.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ImageError, match="cannot read"):
+        load_image(tmp_path / "broken.png")
+
+
+def test_empty_and_mis_sized_masks_are_refused():
+    with pytest.raises(MaskError, match="empty"):
+        check_mask(np.zeros((4, 4)), (4, 4))
+    with pytest.raises(MaskError, match="is 4x3 but the image is 4x4"):
+        check_mask(np.ones((3, 4)), (4, 4))
+
+
+def test_blend_weights_are_exactly_zero_far_from_the_mask_and_composite_copies_there():
+    mask = np.zeros((40, 40), np.float32)
+    mask[15:25, 15:25] = 1
+    weights = blend_weights(mask, dilation=3, feather_radius=4)
+    # mask + dilation fully replaced
+    assert weights[12:28, 15:25].min() == pytest.approx(1.0) and weights[15:25, 12:28].min() == pytest.approx(1.0)
+    top, left, bottom, right = bounding_box(weights)
+    assert (top, left) >= (15 - 10, 15 - 10) and bottom <= 25 + 10 and right <= 25 + 10
+    assert weights[10, 20] < 1 and weights[2, 2] == 0
+    rng = np.random.default_rng(2)
+    original, result = rng.random((40, 40, 3), np.float32), rng.random((40, 40, 3), np.float32)
+    out = composite(result, original, weights)
+    assert np.array_equal(out[weights == 0], original[weights == 0])
+    assert np.allclose(out[weights == 1], result[weights == 1])
+
+
+def test_pyramid_sizes_and_iteration_split():
+    pyramid = Pyramid(levels=3, min_side=64)
+    assert pyramid.sizes(512, 384) == [(128, 96), (256, 192), (512, 384)]
+    assert Pyramid(levels=3, min_side=150).sizes(512, 384) == [(256, 192), (512, 384)]
+    split = pyramid.iterations(100, 3)
+    assert sum(split) == 100 and split[0] > split[1] > split[2]
+
+
+def test_optimizer_lowers_the_loss_with_both_optimizers():
+    target = torch.rand(1, 3, 8, 8)
+    for name in ("lbfgs", "adam"):
+        losses = []
+        counter = ProgressCounter(20, callback=lambda p: losses.append(p.losses["total"]))
+        optimize(torch.zeros(1, 3, 8, 8), lambda x: (((x - target) ** 2).mean(), {}), 20, name,
+                 lr=0.1 if name == "adam" else None, counter=counter)
+        assert len(losses) == 20 and losses[-1] < 0.1 * losses[0], name
+
+
+def test_cancel_token_stops_within_one_iteration():
+    token = CancelToken()
+    seen = []
+
+    def on_progress(p):
+        seen.append(p.iteration)
+        if p.iteration == 3:
+            token.cancel()
+
+    counter = ProgressCounter(100, on_progress, token)
+    with pytest.raises(Cancelled):
+        optimize(torch.zeros(1, 3, 4, 4), lambda x: ((x - 1).pow(2).mean(), {}), 100, counter=counter)
+    assert seen == [1, 2, 3]
+
+
+def test_explicit_missing_device_is_an_error():
+    assert select_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            select_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        select_device("tpu")
