@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Engine speed: seconds per optimisation iteration vs a bare forward+backward of the same network.
+
+For VGG16 and VGG19 (content relu4_2 + style relu1_1..relu5_1, truncated after relu5_1) at 256 and 512 px,
+measured in one run, each configuration in a fresh subprocess so its peak memory is its own:
+  - bare: forward of the truncated network + backward to the image (the floor any method pays);
+  - iteration: one L-BFGS iteration of the global method (losses, Gram matrices, optimiser step);
+  - efficiency = bare / iteration (goal >= 0.8: the method adds little beyond the network itself);
+  - peak memory: max RSS of the process on CPU, max allocated on CUDA.
+
+    python bench/bench_engine.py [--sizes 256 512] [--iterations 5] [--device cpu] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def measure(network: str, size: int, iterations: int, device: str, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    from painterly.engine.device import select_device
+    from painterly.engine.features import get_extractor
+    from painterly.engine.methods import get_method
+    from painterly.engine.methods.gatys import CONTENT_LAYER, STYLE_LAYERS, StyleObjective
+    from painterly.engine.optimize import optimize
+
+    dev = select_device(device)
+    rng = np.random.default_rng(0)
+    height = size * 3 // 4
+    content = torch.from_numpy(rng.random((1, 3, height, size), dtype=np.float32)).to(dev)
+    style = torch.from_numpy(rng.random((1, 3, height, size), dtype=np.float32)).to(dev)
+    extractor = get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, network, "avg", dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def bare_step():
+        image = content.clone().requires_grad_(True)
+        feats = extractor(image)
+        sum(f.sum() for f in feats.values()).backward()
+
+    params = get_method("global").resolve_params({"network": network})
+    objective = StyleObjective(extractor, content, style, params)
+    timings = {}
+    for name, fn in (("bare", lambda n: [bare_step() for _ in range(n)]),
+                     ("iteration", lambda n: optimize(content, objective, n, "lbfgs"))):
+        fn(1)  # warm-up
+        sync()
+        start = time.perf_counter()
+        fn(iterations)
+        sync()
+        timings[name] = (time.perf_counter() - start) / iterations
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"network": network, "size": f"{size}x{height}", "bare_s": timings["bare"],
+            "iteration_s": timings["iteration"], "efficiency": timings["bare"] / timings["iteration"],
+            "peak_mib": peak, "device": str(dev)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--networks", nargs="+", default=["vgg16", "vgg19"])
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: network,size in a subprocess
+    args = parser.parse_args()
+    if args.one:
+        network, size = args.one.split(",")
+        print(json.dumps(measure(network, int(size), args.iterations, args.device, args.threads)))
+        return
+    print(f"{'network':8} {'size':>8} {'bare s':>8} {'iter s':>8} {'efficiency':>10} {'peak MiB':>9}  device")
+    for network in args.networks:
+        for size in args.sizes:
+            cmd = [sys.executable, __file__, "--one", f"{network},{size}", "--iterations", str(args.iterations),
+                   "--device", args.device, "--threads", str(args.threads)]
+            row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            print(f"{row['network']:8} {row['size']:>8} {row['bare_s']:8.3f} {row['iteration_s']:8.3f} "
+                  f"{row['efficiency']:10.2f} {row['peak_mib']:9.0f}  {row['device']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
