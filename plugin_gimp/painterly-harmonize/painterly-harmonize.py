@@ -71,7 +71,10 @@ METHOD_LABELS = {"harmonize": "Deep painterly harmonization", "masked": "Local s
 QUALITIES = (("preview", "Preview (fast)"), ("final", "Final (slow)"))
 DIALOG_ARGS = ["method", "style-layer", "strength", "quality", "endpoint"]
 MAX_CONTEXT = 4096
-CONNECT_TIMEOUT = 10.0
+AUTO_CONTEXT = -1
+# Inputs that must cover the same canvas rectangle as the base input (the engine says "same size").
+SAME_REGION_INPUTS = {"harmonize": ("style",), "photo": ("content_seg",)}
+CONNECT_TIMEOUT = float(os.environ.get("PAINTERLY_CONNECT_TIMEOUT") or 10.0)
 
 
 class PlugInError(Exception):
@@ -125,8 +128,11 @@ def nonzero_bounds(mask, w, h):
 
 
 def grow(bounds, margin, width, height):
-    """``bounds`` grown by ``margin`` px on each side, clipped to width x height."""
+    """``bounds`` grown by ``margin`` px on each side (AUTO_CONTEXT: half the object's longest side plus
+    room for the engine's dilation and feathering), clipped to width x height."""
     x, y, w, h = bounds
+    if margin == AUTO_CONTEXT:
+        margin = max(w, h) // 2 + 32
     x0, y0 = max(0, x - margin), max(0, y - margin)
     x1, y1 = min(width, x + w + margin), min(height, y + h + margin)
     return x0, y0, x1 - x0, y1 - y0
@@ -181,15 +187,27 @@ def gather_region(image, drawable, needs_mask, context):
     return req
 
 
-def buffer_of(client_mod, drawable, region, fmt, depth, canvas_xy=True):
+def buffer_of(client_mod, drawable, region, fmt, depth):
+    """ImageBuffer of the drawable's (layer-local) rectangle, placed at its canvas position."""
     x, y, w, h = region
     data = read_pixels(drawable, x, y, w, h, fmt)
-    ox, oy = drawable.get_offsets()[1:] if canvas_xy else (0, 0)
+    ox, oy = drawable.get_offsets()[1:]
     return client_mod.ImageBuffer(w, h, 4, depth, data, x=ox + x, y=oy + y)
 
 
-def build_images(client_mod, method_info, req, image, drawable, style_layer, seg_layers, fmt, depth):
+def buffer_at(client_mod, layer, like, fmt, depth):
+    """ImageBuffer of ``layer`` over the same canvas rectangle as the buffer ``like`` (transparent where
+    the layer does not reach)."""
+    ox, oy = layer.get_offsets()[1:]
+    return client_mod.ImageBuffer(like.width, like.height, 4, depth,
+                                  read_pixels(layer, like.x - ox, like.y - oy, like.width, like.height, fmt),
+                                  x=like.x, y=like.y)
+
+
+def build_images(client_mod, method_info, req, image, drawable, style_layer, seg_layers, fmt, depth,
+                 harmonizing=False):
     """The method's inputs, named as the engine declares them (from the daemon's handshake)."""
+    same_region = SAME_REGION_INPUTS.get(method_info["name"], ())
     names = [i["name"] for i in method_info["inputs"]]
     required = set(i["name"] for i in method_info["inputs"] if i.get("required", True))
     base = names[0] if names else "content"
@@ -202,9 +220,15 @@ def build_images(client_mod, method_info, req, image, drawable, style_layer, seg
         images["mask"] = client_mod.ImageBuffer(w, h, 1, 8, b"\xff" * (w * h), x=images[base].x,
                                                 y=images[base].y)
     if "style" in names:
-        if style_layer is not None:
+        if style_layer is not None and "style" in same_region:
+            images["style"] = buffer_at(client_mod, style_layer, images[base], fmt, depth)
+        elif style_layer is not None:
             whole = (0, 0, style_layer.get_width(), style_layer.get_height())
             images["style"] = buffer_of(client_mod, style_layer, whole, fmt, depth)
+        elif "style" in required and harmonizing:
+            # Harmonize: the painting is the layer the object was pasted into.
+            images["style"] = buffer_of(client_mod, drawable, (0, 0, drawable.get_width(), drawable.get_height()),
+                                        fmt, depth)
         elif "style" in required:
             raise PlugInError("Choose the style source: the layer holding the painting (or photo) whose style "
                               "should be used.")
@@ -212,9 +236,10 @@ def build_images(client_mod, method_info, req, image, drawable, style_layer, seg
         if name not in names:
             continue
         source_layer = drawable if name == "content_seg" else style_layer
-        if layer is not None:
-            region = req.region if name == "content_seg" else (0, 0, layer.get_width(), layer.get_height())
-            images[name] = buffer_of(client_mod, layer, region, fmt, depth)
+        if layer is not None and name in same_region:
+            images[name] = buffer_at(client_mod, layer, images[base], fmt, depth)
+        elif layer is not None:
+            images[name] = buffer_of(client_mod, layer, (0, 0, layer.get_width(), layer.get_height()), fmt, depth)
         elif name in required and source_layer is not None:
             # No segmentation given: one label covering everything (plain white).
             sw, sh = (w, h) if name == "content_seg" else (source_layer.get_width(), source_layer.get_height())
@@ -426,12 +451,10 @@ def run(procedure, run_mode, image, drawables, config, data):
                                   "Update Painterly." % (endpoint, method, ", ".join(sorted(methods)) or "none"))
             method_info = methods[method]
             input_names = [i["name"] for i in method_info["inputs"]]
-            needs_mask = spec["needs_mask"] or any(i["name"] == "mask" and i.get("required", True)
-                                                   for i in method_info["inputs"])
-            req = gather_region(image, drawable, needs_mask, min(MAX_CONTEXT, config.get_property("context")))
+            req = gather_region(image, drawable, spec["needs_mask"], config.get_property("context"))
             fmt, depth = pixel_format(image)
             images = build_images(client_mod, method_info, req, image, drawable, style_layer, seg_layers,
-                                  fmt, depth)
+                                  fmt, depth, harmonizing=spec["needs_mask"])
             check_size(images, info.get("limits") or {})
             params = build_params(method_info, config)
             result = run_job(client_mod, client, endpoint, method, params, images, spec["verb"])
@@ -470,9 +493,9 @@ def check_size(images, limits):
     total = sum(im.width * im.height for im in images.values())
     if max_pixels and total > max_pixels:
         base = max(images.values(), key=lambda im: im.width * im.height)
-        raise PlugInError("Too large: the images to send hold %.1f megapixels (largest %dx%d), the daemon "
-                          "accepts %.1f. Select a smaller area or scale the style layer down."
-                          % (total / 1e6, base.width, base.height, max_pixels / 1e6))
+        raise PlugInError("Too large: the images to send hold {:,} pixels (largest {}x{}), the daemon accepts "
+                          "at most {:,}. Select a smaller area or scale the style layer down."
+                          .format(total, base.width, base.height, max_pixels))
     max_bytes = limits.get("max_message_bytes")
     nbytes = sum(im.nbytes for im in images.values())
     if max_bytes and nbytes > max_bytes:
@@ -528,8 +551,9 @@ class PainterlyHarmonize(Gimp.PlugIn):
         procedure.add_string_argument("endpoint", "_Daemon address",
                                       "Painterly daemon endpoint (empty: $PAINTERLY_ENDPOINT or "
                                       "tcp://127.0.0.1:7878)", "", GObject.ParamFlags.READWRITE)
-        procedure.add_int_argument("context", "Conte_xt", "Pixels of surroundings sent around the selection",
-                                   0, MAX_CONTEXT, 64, GObject.ParamFlags.READWRITE)
+        procedure.add_int_argument("context", "Conte_xt",
+                                   "Pixels of surroundings sent around the selection (-1 = automatic)",
+                                   AUTO_CONTEXT, MAX_CONTEXT, AUTO_CONTEXT, GObject.ParamFlags.READWRITE)
         procedure.add_string_argument("params-json", "Extra parameters",
                                       "Further engine parameters as a JSON object, e.g. {\"iterations\": 100}",
                                       "", GObject.ParamFlags.READWRITE)
@@ -538,4 +562,5 @@ class PainterlyHarmonize(Gimp.PlugIn):
         return procedure
 
 
-Gimp.main(PainterlyHarmonize.__gtype__, sys.argv)
+if __name__ == "__main__":
+    Gimp.main(PainterlyHarmonize.__gtype__, sys.argv)

@@ -1,0 +1,34 @@
+"""installer/gimp.py: where the GIMP 3 plug-in goes, and install.py --uninstall removing it (no GIMP needed)."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from installer import gimp as gimp_installer  # noqa: E402
+
+
+def install_args(*argv):
+    parser = argparse.ArgumentParser()
+    gimp_installer.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_install_layout_and_uninstall(tmp_path):
+    profile = tmp_path / "GIMP" / "3.0"
+    dest = gimp_installer.install(install_args("--gimp-profile", str(profile), "--gimp-vendor", "never"),
+                                  lambda m: None)[0]
+    script = dest / "painterly-harmonize.py"
+    assert dest == profile / "plug-ins" / "painterly-harmonize"
+    assert script.is_file() and os.access(script, os.X_OK)
+    assert script.read_text().startswith("#!/usr/bin/env python3")
+    assert (dest / "painterly_client" / "client.py").is_file()
+    settings = json.loads((dest / "painterly_settings.json").read_text())
+    assert settings["daemon_command"][0] == sys.executable
+    r = subprocess.run([sys.executable, str(REPO / "install.py"), "--uninstall", "--gimp-profile", str(profile)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert not dest.exists() and "GIMP plug-in removed" in r.stdout

@@ -1,0 +1,262 @@
+"""The GIMP 3 plug-in, end to end in real GIMP 3 (apprig chroot) against a real daemon on this host.
+
+One GIMP run (``gimp_run``) drives several scenarios non-interactively (plugin_gimp/testing/gimp_e2e_driver.py):
+8-bit harmonize with layer offsets, 16-bit, a pasted object layer whose alpha is the mask, and the error
+cases. Separate runs prove the vendored pyzmq/msgpack work with GIMP's own copies hidden, and render the
+interactive dialog under Xvfb for a screenshot. Skipped with the rig's reason when the chroot is missing.
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import Apprig, apprig_unavailable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from installer import gimp as gimp_installer  # noqa: E402
+
+DRIVER = REPO / "plugin_gimp" / "testing" / "gimp_e2e_driver.py"
+DIALOG_SCRIPT = REPO / "plugin_gimp" / "testing" / "gimp_dialog_shot.sh"
+SCREENSHOT = REPO / "docs" / "images" / "gimp_dialog.png"
+W, H = 96, 64
+CANVAS = [112, 80, 8, 10]            # the painting layer sits at offset (8, 10) in a larger canvas
+SELECTION = [42, 28, 30, 26]         # image coordinates, around the pasted square
+OBJECT = (36, 20, 28, 24)            # x, y, w, h of the pasted square in the painting layer
+FAST = json.dumps({"iterations": 3, "size": 64})
+MAX_PIXELS = 30000                   # the test daemon's limit, so "too large" is cheap to reach
+BAND = 12                            # the result may reach this far beyond the selection (dilation + feather)
+NEW_NAME = "Background harmonized"
+
+pytestmark = pytest.mark.apprig
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def rig():
+    reason = apprig_unavailable()
+    if reason:
+        pytest.skip(reason)
+    return Apprig()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    work = tmp_path_factory.mktemp("gimp")
+    yy, xx = np.mgrid[0:H, 0:W]
+    rng = np.random.default_rng(0)
+    painting = np.stack([150 + 60 * np.sin(xx / 5.0 + yy / 9.0), 110 + 50 * np.sin(yy / 4.0 - xx / 11.0),
+                         60 + 30 * np.cos((xx + yy) / 7.0)], -1) + rng.normal(0, 6, (H, W, 3))
+    x, y, w, h = OBJECT
+    painting[y:y + h, x:x + w] = [70, 110, 190]          # a flat "photo" object pasted in
+    Image.fromarray(np.clip(painting, 0, 255).astype(np.uint8), "RGB").save(work / "in.png")
+    obj = np.zeros((64, 96, 4), np.uint8)                 # the object alone, transparent around it
+    obj[20:44, 34:62] = [200, 60, 40, 255]
+    Image.fromarray(obj, "RGBA").save(work / "object.png")
+    return work
+
+
+@pytest.fixture(scope="module")
+def daemon(rig, work):
+    endpoint = "tcp://127.0.0.1:%d" % free_port()
+    log = open(work / "daemon.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", endpoint,
+                             "--device", "cpu", "--threads", "1", "--max-pixels", str(MAX_PIXELS)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    deadline = time.monotonic() + 180
+    while "listening on" not in (work / "daemon.log").read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("daemon did not start:\n" + (work / "daemon.log").read_text()[-3000:])
+        time.sleep(0.2)
+    yield endpoint
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def install_args(*argv):
+    parser = argparse.ArgumentParser()
+    gimp_installer.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def make_profile(rig, path, *install_argv):
+    """A warm GIMP profile with the plug-in installed by the installer that install.py runs."""
+    rig.gimp_profile(path)
+    gimp_installer.install(install_args("--gimp-profile", str(path), *install_argv), lambda m: None)
+    return path
+
+
+def run_driver(rig, work, profile, scenarios, name, env=None, wrapper=None):
+    cfg = work / (name + ".json")
+    result = work / (name + ".result.json")
+    cfg.write_text(json.dumps({"result": str(result), "scenarios": scenarios}))
+    env = dict(env or {}, PAINTERLY_GIMP_DRIVER=str(cfg), PAINTERLY_CONNECT_TIMEOUT="3")
+    gimp = ["gimp-console-3.0", "-i", "--batch-interpreter", "python-fu-eval", "-b", "-", "--quit"]
+    cmd = wrapper(gimp) if wrapper else gimp
+    r = rig.run(*cmd, share=[work], env=dict(env, GIMP3_DIRECTORY=str(profile)), timeout=240,
+                stdin=DRIVER.read_bytes())
+    (work / (name + ".gimp.log")).write_bytes(r.stdout + r.stderr)
+    assert result.exists(), "GIMP wrote no result (exit %d):\n%s" % (r.returncode, r.stderr.decode()[-3000:])
+    res = json.loads(result.read_text())
+    assert res["status"] == "ok", res.get("error")
+    return res, r
+
+
+def scenario(work, name, endpoint, **extra):
+    sc = {"name": name, "input": str(work / "in.png"), "canvas": CANVAS, "selection": SELECTION,
+          "procedure": "plug-in-painterly-harmonize", "dump": str(work / name),
+          "args": {"method": "harmonize", "endpoint": endpoint, "quality": "preview", "params-json": FAST}}
+    args = extra.pop("args", {})
+    sc.update(extra)
+    sc["args"].update(args)
+    return sc
+
+
+@pytest.fixture(scope="module")
+def gimp_run(rig, work, daemon):
+    profile = make_profile(rig, work / "profile")
+    closed = "tcp://127.0.0.1:%d" % free_port()
+    scenarios = [
+        scenario(work, "harmonize8", daemon),
+        scenario(work, "masked16", daemon, precision="u16", args={"method": "masked"}),
+        scenario(work, "alpha_mask", daemon, selection=None, object_layer=[str(work / "object.png"), 12, 14],
+                 style_is_painting=True),
+        scenario(work, "no_mask", daemon, selection=None),
+        scenario(work, "empty_selection", daemon, small_layer=[16, 16, 92, 60], selection=[0, 0, 20, 20]),
+        scenario(work, "too_large", daemon, canvas=[240, 160, 0, 0], resize_layer=True, selection=None,
+                 style_is_painting=True, procedure="plug-in-painterly-stylize", args={"method": "global"}),
+        scenario(work, "daemon_down", closed),
+    ]
+    t0 = time.monotonic()
+    res, r = run_driver(rig, work, profile, scenarios, "main")
+    res["seconds"] = time.monotonic() - t0
+    res["by_name"] = {sc["name"]: sc for sc in res["scenarios"]}
+    res["log"] = (r.stdout + r.stderr).decode(errors="replace")
+    return res
+
+
+def load(path, width, height, depth):
+    dtype = np.uint8 if depth == 8 else np.dtype("<u2")
+    scale = 255.0 if depth == 8 else 65535.0
+    return np.frombuffer(Path(path).read_bytes(), dtype).reshape(height, width, 4).astype(np.float64) / scale
+
+
+def composite_check(work, sc, depth, selection_layer_xy):
+    """Visible result (new layer over the original) vs the original, in the original layer's coordinates:
+    (mean change inside the selection, number of changed pixels beyond the band around it)."""
+    orig, new = sc["original"], sc["new_layer"]
+    before = load(work / (sc["name"] + ".before.raw"), orig["width"], orig["height"], depth)
+    layer = load(work / (sc["name"] + ".new.raw"), new["width"], new["height"], depth)
+    over = np.zeros_like(before)                       # the new layer placed on the original's grid
+    dx, dy = new["x"] - orig["x"], new["y"] - orig["y"]
+    h, w = over.shape[:2]
+    ys, xs = slice(max(0, dy), min(h, dy + new["height"])), slice(max(0, dx), min(w, dx + new["width"]))
+    over[ys, xs] = layer[ys.start - dy:ys.stop - dy, xs.start - dx:xs.stop - dx]
+    alpha = over[..., 3:]
+    visible = alpha * over[..., :3] + (1 - alpha) * before[..., :3]
+    change = np.abs(visible - before[..., :3]).max(-1)
+    x, y, sw, sh = selection_layer_xy
+    inside = np.zeros(change.shape, bool)
+    inside[y:y + sh, x:x + sw] = True
+    near = np.zeros(change.shape, bool)
+    near[max(0, y - BAND):y + sh + BAND, max(0, x - BAND):x + sw + BAND] = True
+    return change[inside].mean(), int((change[~near] > 0).sum()), alpha[..., 0]
+
+
+def test_harmonize_8bit_new_layer_inside_selection_only(gimp_run, work):
+    sc = gimp_run["by_name"]["harmonize8"]
+    assert sc["status"] == "success", sc["message"]
+    assert sc["added"] == [NEW_NAME] and sc["new_is_added"] and sc["new_above_original"]
+    assert sc["layers_after"] == [NEW_NAME, "Background"]
+    assert sc["original_unchanged"], "the original layer was modified"
+    assert sc["original"]["x"] == CANVAS[2] and sc["original"]["y"] == CANVAS[3]
+    sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
+    inside, outside_changed, alpha = composite_check(work, sc, 8, sel_local)
+    assert inside > 0.05, "the selection barely changed (mean %.4f)" % inside
+    assert outside_changed == 0, "%d pixels changed outside the selection" % outside_changed
+    assert alpha[sel_local[1] + 5, sel_local[0] + 5] > 0.9       # the result covers the object
+    assert sc["undo_enabled"]
+    # The plug-in's changes are one undo group; GIMP warns when a plug-in leaves one open.
+    assert "inconsistent state" not in gimp_run["log"], gimp_run["log"][-2000:]
+
+
+def test_high_bit_depth(gimp_run, work):
+    sc = gimp_run["by_name"]["masked16"]
+    assert sc["status"] == "success", sc["message"]
+    assert sc["original_unchanged"] and sc["new_is_added"]
+    sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
+    inside, outside_changed, _ = composite_check(work, sc, 16, sel_local)
+    assert inside > 0.02 and outside_changed == 0
+    # 16-bit data really went through: the result has values between the 8-bit steps.
+    new = sc["new_layer"]
+    raw = np.frombuffer((work / "masked16.new.raw").read_bytes(), "<u2")
+    assert (raw % 257 != 0).mean() > 0.2, "16-bit result looks quantised to 8 bits"
+    assert new["width"] * new["height"] * 8 == len((work / "masked16.new.raw").read_bytes())
+
+
+def test_pasted_layer_alpha_is_the_mask(gimp_run, work):
+    sc = gimp_run["by_name"]["alpha_mask"]
+    assert sc["status"] == "success", sc["message"]
+    assert sc["added"] == ["Object harmonized"] and sc["original_unchanged"]
+    # The object occupies x 34..61, y 20..43 of the object layer: the result stays on it.
+    inside, outside_changed, alpha = composite_check(work, sc, 8, [34, 20, 28, 24])
+    assert inside > 0.02 and outside_changed == 0
+    assert alpha[:20].max() == 0 and alpha[44:].max() == 0      # nothing where the object layer is transparent
+    assert sc["new_layer"]["x"] >= 12 and sc["new_layer"]["y"] >= 14      # in canvas coordinates
+
+
+@pytest.mark.parametrize("name, words", [
+    ("no_mask", ["no selection", "no transparency"]),
+    ("empty_selection", ["does not cover"]),
+    ("too_large", ["too large"]),
+    ("daemon_down", ["no painterly daemon", "painterly daemon"]),
+])
+def test_errors_are_messages_not_tracebacks(gimp_run, name, words):
+    sc = gimp_run["by_name"][name]
+    assert sc["status"] == "execution-error", sc
+    assert all(w in sc["message"].lower() for w in words), sc["message"]
+    assert sc["added"] == [] and sc["original_unchanged"]
+    assert "Traceback" not in gimp_run["log"]
+
+
+def test_main_run_is_quick(gimp_run):
+    assert gimp_run["seconds"] < 90, gimp_run["seconds"]
+
+
+def test_vendored_wheels_work_without_gimps_own_zmq(rig, work, daemon):
+    """Install with bundled pyzmq/msgpack for GIMP's Python 3.13, hide the system copies inside the run's
+    private mount namespace, and harmonize once."""
+    try:
+        profile = make_profile(rig, work / "profile-vendored", "--gimp-vendor", "always",
+                               "--gimp-python-version", "3.13")
+    except SystemExit as exc:
+        pytest.skip("cannot download pyzmq/msgpack wheels here: %s" % exc)
+    vendor = profile / "plug-ins" / "painterly-harmonize" / "vendor"
+    assert (vendor / "zmq").is_dir() and (vendor / "msgpack").is_dir()
+    hide = ("mkdir -p /tmp/empty && for m in zmq msgpack; do mount --bind /tmp/empty "
+            "/usr/lib/python3/dist-packages/$m || exit 97; done && exec \"$@\"")
+    res, r = run_driver(rig, work, profile, [scenario(work, "vendored", daemon)], "vendored",
+                        wrapper=lambda cmd: ["sh", "-c", hide, "sh"] + cmd)
+    assert res["driver_has_zmq"] is False, "the system pyzmq was not hidden"
+    sc = res["scenarios"][0]
+    assert sc["status"] == "success", sc["message"]
+    assert sc["added"] == [NEW_NAME] and sc["original_unchanged"]
+
