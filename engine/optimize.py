@@ -9,6 +9,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .device import autocast_context
+
 
 class Cancelled(Exception):
     """Raised inside the loop when the job's cancel token is set."""
@@ -74,11 +76,13 @@ class ProgressCounter:
 
 def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.Tensor, dict]],
              iterations: int, optimizer: str = "lbfgs", lr: float | None = None,
-             counter: ProgressCounter | None = None, stage: str = "", clamp: bool = True) -> torch.Tensor:
+             counter: ProgressCounter | None = None, stage: str = "", clamp: bool = True,
+             half: bool = False) -> torch.Tensor:
     """Minimise ``loss_fn(image)`` over the pixels of ``image``; returns the optimised image (detached).
 
     ``loss_fn`` returns ``(total_loss, {term_name: float})``. One call of the progress counter per
-    iteration; a set cancel token raises :class:`Cancelled` within one iteration.
+    iteration; a set cancel token raises :class:`Cancelled` within one iteration. ``half`` evaluates the
+    network in float16 autocast on CUDA (the image and optimiser state stay float32).
     """
     image = image.detach().clone().requires_grad_(True)
     if counter is not None and counter.cancel is not None:
@@ -97,8 +101,9 @@ def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.
 
     def closure():
         opt.zero_grad(set_to_none=True)
-        loss, terms = loss_fn(image)
-        loss.backward()
+        with autocast_context(image.device, half):
+            loss, terms = loss_fn(image)
+        loss.float().backward()
         last_terms.clear()
         last_terms.update(terms, total=float(loss.detach()))
         return loss

@@ -118,7 +118,7 @@ def stylize_tensor(content: torch.Tensor, style: torch.Tensor, params: dict, ctx
             else resize(image, (lh, lw))
         lr = params["learning_rate"] or None
         image = optimize(image, objective, n_iter, params["optimizer"], lr, counter,
-                         stage=f"{stage} {lw}x{lh}")
+                         stage=f"{stage} {lw}x{lh}", half=ctx.half)
     return image
 
 
