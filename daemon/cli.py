@@ -8,7 +8,9 @@ import sys
 # Modules contributing sub-commands, in the order they are listed in --help.
 COMMAND_MODULES = [
     "painterly.daemon.cli_engine",
+    "painterly.daemon.cli_harmonize",
     "painterly.daemon.cli_daemon",
+    "painterly.daemon.cli_demo",
 ]
 
 
@@ -49,4 +51,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(importlib.import_module("painterly.daemon.cli").main())  # one UserError class under python -m

@@ -39,6 +39,9 @@ PASS2_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 PASS2_HIST_LAYERS = ("relu1_1", "relu4_1")
 MATCH_LAYER = "relu4_1"
 ALL_LAYERS = PASS2_STYLE_LAYERS
+# Relative loss terms (each divided by its target's magnitude) times these and the painting's style level.
+STYLE_SCALE = 0.4
+HIST_SCALE = 0.4
 
 # Per quality: working size (longest side of the painting context), iterations of each pass, the
 # scale of pass 1 relative to the working size, and whether to re-synthesise texture afterwards.
@@ -65,7 +68,7 @@ def auto_weights(painting: np.ndarray, strength: float) -> dict:
     # The paper's tv weight 10/(1+exp(1e4·noise−25)) drops to 0 above noise ≈ 0.0025; same shape here.
     tv = 10.0 / (1.0 + math.exp(min(50.0, 2e3 * noise - 25.0)))
     return {"style_level": level, "noise": noise, "texture": texture,
-            "style": level * factor, "histogram": level * factor, "content": 1.0, "tv": tv}
+            "style": STYLE_SCALE * level * factor, "histogram": HIST_SCALE * level * factor, "content": 1.0, "tv": tv}
 
 
 class HarmonyObjective:

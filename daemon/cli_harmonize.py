@@ -1,0 +1,57 @@
+"""``painterly harmonize``: make an object pasted into a painting look painted."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .cli_engine import ProgressBar, add_method_params, add_run_options, method_params_from_args, run_method, \
+    write_result
+
+
+def cmd_harmonize(args) -> int:
+    from painterly import engine
+    from painterly.engine import load_image, load_mask
+    composite = load_image(args.composite)
+    inputs = {"composite": composite.rgb,
+              "mask": load_mask(args.mask, size=composite.size, threshold=None if args.soft_mask else 0.5)}
+    if args.style is not None:
+        style = load_image(args.style)
+        if style.size != composite.size:
+            raise ValueError(f"--style {args.style} is {style.size[0]}x{style.size[1]} but the composite is "
+                             f"{composite.size[0]}x{composite.size[1]}")
+        inputs["style"] = style.rgb
+    params = method_params_from_args(args, "harmonize")
+    if args.save_passes is None:
+        result = run_method(args, "harmonize", inputs, params)
+    else:
+        if getattr(args, "daemon", None):
+            raise ValueError("--save-passes works in this process only, not with --daemon")
+        folder = Path(args.save_passes)
+
+        def save(name, rgb):
+            out = engine.save_image(folder / f"{name}.png", rgb)
+            if not args.quiet:
+                print(f"\nwrote {out}", file=sys.stderr)
+
+        result = engine.run("harmonize", inputs, params, device=args.device, half=args.half,
+                            progress=None if args.quiet else ProgressBar(), save_passes=save)
+    write_result(args, result, composite)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("harmonize", help="make an object pasted into a painting look painted",
+                       description="Harmonize the object inside MASK with the painting around it (Deep Painterly "
+                                   "Harmonization on a crop around the object). Pixels outside the dilated, "
+                                   "feathered mask are copied from COMPOSITE unchanged.")
+    p.add_argument("composite", type=Path, help="the painting with the object pasted in")
+    p.add_argument("--mask", type=Path, required=True,
+                   help="the object's mask: a grey image, or an image whose alpha is the object (e.g. its layer)")
+    p.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
+    p.add_argument("--style", type=Path, help="the clean painting, same size (default: the composite outside "
+                                              "the mask)")
+    p.add_argument("--save-passes", metavar="DIR", help="also write pass1.png, pass2.png and post.png (the "
+                                                        "working-resolution crop) into DIR")
+    add_run_options(p)
+    add_method_params(p, "harmonize")
+    p.set_defaults(func=cmd_harmonize)
