@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -105,10 +107,13 @@ def _inverse_sym3(m: np.ndarray) -> np.ndarray:
 def laplacian_to_torch(laplacian: sp.spmatrix, device: torch.device | str = "cpu") -> torch.Tensor:
     """The Laplacian as a float64 torch sparse CSR tensor on ``device``."""
     csr = laplacian.tocsr()
-    return torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
-                                   torch.from_numpy(csr.indices.astype(np.int64)),
-                                   torch.from_numpy(csr.data.astype(np.float64)),
-                                   size=csr.shape, dtype=torch.float64, device=device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the mat-mul used here is stable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
+                                       torch.from_numpy(csr.indices.astype(np.int64)),
+                                       torch.from_numpy(csr.data.astype(np.float64)),
+                                       size=csr.shape, dtype=torch.float64, device=device,
+                                       check_invariants=False)
 
 
 def _channels_as_columns(image: torch.Tensor) -> torch.Tensor:

@@ -43,9 +43,11 @@ PARAMS = (
     Param("mode", str, "optimize", "'optimize': two stages as in the paper; 'fast': stage 1 then a "
           "closed-form matting smoothing solve", choices=("optimize", "fast")),
     Param("smooth", bool, False, "closed-form matting smoothing of the final result (mode 'optimize')"),
-    Param("smoothness", float, 1e-4, "strength of the closed-form smoothing (weight of the Laplacian)", 0.0, 1e6),
+    Param("smoothness", float, 1.0, "strength of the closed-form smoothing (weight of the Laplacian)", 0.0, 1e6),
     Param("upsample", str, "affine", "to full size: 'affine' (local colour models applied to the full-size "
           "content) or 'bicubic'", choices=("affine", "bicubic")),
+    Param("init", str, "transfer", "starting image: 'transfer' (per-label colour statistics of the style) or "
+          "'content'", choices=("transfer", "content")),
     Param("pool", str, "max", "pooling in VGG19 (the reference uses max)", choices=POOLING),
     Param("pyramid_levels", int, 0, "coarse-to-fine levels of stage 1 (0 = automatic)", 0, 6),
     Param("seed", int, 0, "random seed", 0, 2**31 - 1),
@@ -57,6 +59,37 @@ PARAMS = (
 def _mask_tensor(mask: np.ndarray, size_hw, device) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(device)
     return resize_mask(t, tuple(size_hw)) if tuple(size_hw) != mask.shape else t
+
+
+def _sqrt_spd(m: np.ndarray, inverse: bool = False) -> np.ndarray:
+    values, vectors = np.linalg.eigh(m)
+    values = np.clip(values, 1e-8, None) ** (-0.5 if inverse else 0.5)
+    return (vectors * values) @ vectors.T
+
+
+def colour_transfer(content: np.ndarray, style: np.ndarray, labels: list[LabelPair]) -> np.ndarray:
+    """Per label, the linear map taking the content's colour mean/covariance to the style's
+    (Monge–Kantorovich). The reference code starts from such a transferred image; it gives the
+    optimisation the overall look at once, so far fewer iterations are needed."""
+    out = np.zeros_like(content, dtype=np.float64)
+    covered = np.zeros(content.shape[:2])
+    for pair in labels:
+        c_w, s_w = pair.content, pair.style
+        if c_w.sum() < 4 or s_w.sum() < 4:
+            continue
+        c_px, s_px = content.reshape(-1, 3), style.reshape(-1, 3)
+        cw, sw = c_w.reshape(-1), s_w.reshape(-1)
+        c_mean = (c_px * cw[:, None]).sum(0) / cw.sum()
+        s_mean = (s_px * sw[:, None]).sum(0) / sw.sum()
+        c_cov = ((c_px - c_mean) * cw[:, None]).T @ (c_px - c_mean) / cw.sum() + 1e-5 * np.eye(3)
+        s_cov = ((s_px - s_mean) * sw[:, None]).T @ (s_px - s_mean) / sw.sum() + 1e-5 * np.eye(3)
+        c_half, c_inv_half = _sqrt_spd(c_cov), _sqrt_spd(c_cov, inverse=True)
+        transform = c_inv_half @ _sqrt_spd(c_half @ s_cov @ c_half) @ c_inv_half
+        mapped = (content.reshape(-1, 3) - c_mean) @ transform.T + s_mean
+        out += mapped.reshape(content.shape) * c_w[..., None]
+        covered += c_w
+    out += content * np.clip(1.0 - covered, 0.0, 1.0)[..., None]
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 class PhotoObjective:
@@ -111,6 +144,13 @@ class PhotoObjective:
         return total, terms
 
 
+def _labels_at(labels: list[LabelPair], content_hw, style_hw) -> list[LabelPair]:
+    def at(mask, hw):
+        return mask if mask.shape == tuple(hw) else \
+            resize(torch.from_numpy(mask)[None, None], tuple(hw))[0, 0].clamp(0, 1).numpy()
+    return [LabelPair(p.name, at(p.content, content_hw), at(p.style, style_hw)) for p in labels]
+
+
 def stylize_photo(content: torch.Tensor, style: torch.Tensor, labels: list[LabelPair], params: dict,
                   ctx: RunContext) -> tuple[torch.Tensor, np.ndarray | None]:
     """Both stages at the working size; returns the result (1×3×H×W) and the content's Laplacian
@@ -130,7 +170,13 @@ def stylize_photo(content: torch.Tensor, style: torch.Tensor, labels: list[Label
         s = lh / h * style_scale
         level_style = resize(style, (max(1, round(style.shape[-2] * s)), max(1, round(style.shape[-1] * s))))
         objective = PhotoObjective(extractor, level_content, level_style, labels, params)
-        image = level_content.clone() if image is None else resize(image, (lh, lw))
+        if image is None:
+            image = level_content.clone()
+            if params["init"] == "transfer":
+                image = to_tensor(colour_transfer(to_numpy(level_content), to_numpy(level_style),
+                                                  _labels_at(labels, (lh, lw), level_style.shape[-2:])), ctx.device)
+        else:
+            image = resize(image, (lh, lw))
         image = optimize(image, objective, n_iter, "lbfgs", None, counter, stage=f"photo stage 1 {lw}x{lh}")
     laplacian = None
     needs_laplacian = stage2 > 0 or params["smooth"] or params["mode"] == "fast"
