@@ -251,8 +251,11 @@ def test_vendored_wheels_work_without_gimps_own_zmq(rig, work, daemon):
         pytest.skip("cannot download pyzmq/msgpack wheels here: %s" % exc)
     vendor = profile / "plug-ins" / "painterly-harmonize" / "vendor"
     assert (vendor / "zmq").is_dir() and (vendor / "msgpack").is_dir()
-    hide = ("mkdir -p /tmp/empty && for m in zmq msgpack; do mount --bind /tmp/empty "
-            "/usr/lib/python3/dist-packages/$m || exit 97; done && exec \"$@\"")
+    # An __init__ that fails, as a package that is not installed would (an empty folder would still
+    # import, as a namespace package).
+    hide = ("mkdir -p /tmp/hidden && echo 'raise ImportError(\"hidden by the test\")' > /tmp/hidden/__init__.py "
+            "&& for m in zmq msgpack; do mount --bind /tmp/hidden /usr/lib/python3/dist-packages/$m || exit 97; "
+            "done && exec \"$@\"")
     res, r = run_driver(rig, work, profile, [scenario(work, "vendored", daemon)], "vendored",
                         wrapper=lambda cmd: ["sh", "-c", hide, "sh"] + cmd)
     assert res["driver_has_zmq"] is False, "the system pyzmq was not hidden"
