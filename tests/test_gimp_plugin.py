@@ -263,3 +263,28 @@ def test_vendored_wheels_work_without_gimps_own_zmq(rig, work, daemon):
     assert sc["status"] == "success", sc["message"]
     assert sc["added"] == [NEW_NAME] and sc["original_unchanged"]
 
+
+
+def test_interactive_dialog_screenshot(rig, work):
+    """GIMP with its GUI under Xvfb: run the procedure INTERACTIVELY so the GimpUi dialog opens, find it
+    by its title and screenshot it.  PAINTERLY_UPDATE_SCREENSHOTS=1 copies it to docs/images/."""
+    profile = make_profile(rig, work / "profile-dialog")
+    shot = work / "shot"
+    shot.mkdir()
+    for name in ("gimp_dialog_driver.py", "x11_window_shot.py", "gimp_dialog_shot.sh"):
+        (shot / name).write_bytes((DRIVER.parent / name).read_bytes())
+    (shot / "cfg.json").write_text(json.dumps({"input": str(work / "in.png"), "selection": [34, 18, 30, 26],
+                                               "procedure": "plug-in-painterly-harmonize"}))
+    png = shot / "gimp_dialog.png"
+    r = rig.run("/apprig/bin/apprig-xvfb-run", "sh", shot / "gimp_dialog_shot.sh", shot, png, share=[work],
+                env={"GIMP3_DIRECTORY": profile, "PAINTERLY_GIMP_DIALOG": shot / "cfg.json"}, timeout=200)
+    log = (shot / "gimp-gui.log").read_text(errors="replace") if (shot / "gimp-gui.log").exists() else ""
+    assert r.returncode == 0, r.stderr.decode()[-2000:] + log[-2000:]
+    assert "'Painterly: Harmonize Selection'" in r.stdout.decode()
+    assert "Traceback" not in log and "mnemonic" not in log, log[-2000:]
+    img = np.asarray(Image.open(png).convert("RGB"))
+    assert img.shape[0] > 200 and img.shape[1] > 300, img.shape
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20, "the dialog looks blank"
+    if os.environ.get("PAINTERLY_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SCREENSHOT.write_bytes(png.read_bytes())

@@ -52,17 +52,17 @@ def _import_client():
 PROCEDURES = {
     "plug-in-painterly-harmonize": {
         "label": "Harmonize Selection...", "methods": ("harmonize", "masked"), "suffix": "harmonized",
-        "verb": "harmonizing",
+        "verb": "harmonizing", "ok": "Harmoni_ze",
         "blurb": "Harmonize the selected (pasted) object with the painting around it",
         "needs_mask": True},
     "plug-in-painterly-stylize": {
         "label": "Painterly Stylize...", "methods": ("masked", "global"), "suffix": "stylized",
-        "verb": "stylizing",
+        "verb": "stylizing", "ok": "St_ylize",
         "blurb": "Restyle the selection (or the whole layer) like a painting layer",
         "needs_mask": False},
     "plug-in-painterly-photo": {
         "label": "Photo Style Transfer...", "methods": ("photo",), "suffix": "photo style",
-        "verb": "transferring the style",
+        "verb": "transferring the style", "ok": "_Apply",
         "blurb": "Photorealistic style transfer from another photo layer",
         "needs_mask": False},
 }
@@ -413,6 +413,8 @@ def show_dialog(procedure, config, spec):
     from gi.repository import GimpUi
     GimpUi.init("painterly-harmonize")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Painterly: " + spec["label"].rstrip("."))
+    dialog.set_ok_label(spec["ok"])
+    dialog.get_scale_entry("strength", 1.0)      # a slider rather than a bare spin button
     names = list(DIALOG_ARGS)
     if procedure.get_name() == "plug-in-painterly-photo":
         names[2:2] = ["content-seg-layer", "style-seg-layer"]
@@ -530,7 +532,7 @@ class PainterlyHarmonize(Gimp.PlugIn):
             methods.add(method, i, METHOD_LABELS[method], "")
         procedure.add_choice_argument("method", "_Method", "Engine method", methods, spec["methods"][0],
                                       GObject.ParamFlags.READWRITE)
-        procedure.add_layer_argument("style-layer", "_Style source",
+        procedure.add_layer_argument("style-layer", "Style so_urce",
                                      "Layer holding the painting whose style to use (harmonize: optional, "
                                      "default = the layer itself around the selection)",
                                      True, GObject.ParamFlags.READWRITE)
@@ -541,7 +543,7 @@ class PainterlyHarmonize(Gimp.PlugIn):
             procedure.add_layer_argument("style-seg-layer", "S_tyle segmentation",
                                          "Colour-labelled segmentation of the style layer (optional)",
                                          True, GObject.ParamFlags.READWRITE)
-        procedure.add_double_argument("strength", "St_rength", "How strongly the style is applied (0..1)",
+        procedure.add_double_argument("strength", "Stren_gth", "How strongly the style is applied (0..1)",
                                       0.0, 1.0, 0.5, GObject.ParamFlags.READWRITE)
         qualities = Gimp.Choice.new()
         for i, (nick, label) in enumerate(QUALITIES):
