@@ -36,7 +36,6 @@ MAX_PIXELS = 30000                   # the test daemon's limit, so "too large" i
 BAND = 12                            # the result may reach this far beyond the selection (dilation + feather)
 NEW_NAME = "Background harmonized"
 
-pytestmark = pytest.mark.apprig
 
 
 def free_port():
@@ -70,7 +69,7 @@ def work(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def daemon(rig, work):
+def daemon(work):
     endpoint = "tcp://127.0.0.1:%d" % free_port()
     log = open(work / "daemon.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", endpoint,
@@ -181,6 +180,7 @@ def composite_check(work, sc, depth, selection_layer_xy):
     return change[inside].mean(), int((change[~near] > 0).sum()), alpha[..., 0]
 
 
+@pytest.mark.apprig
 def test_harmonize_8bit_new_layer_inside_selection_only(gimp_run, work):
     sc = gimp_run["by_name"]["harmonize8"]
     assert sc["status"] == "success", sc["message"]
@@ -198,6 +198,7 @@ def test_harmonize_8bit_new_layer_inside_selection_only(gimp_run, work):
     assert "inconsistent state" not in gimp_run["log"], gimp_run["log"][-2000:]
 
 
+@pytest.mark.apprig
 def test_high_bit_depth(gimp_run, work):
     sc = gimp_run["by_name"]["masked16"]
     assert sc["status"] == "success", sc["message"]
@@ -212,6 +213,7 @@ def test_high_bit_depth(gimp_run, work):
     assert new["width"] * new["height"] * 8 == len((work / "masked16.new.raw").read_bytes())
 
 
+@pytest.mark.apprig
 def test_pasted_layer_alpha_is_the_mask(gimp_run, work):
     sc = gimp_run["by_name"]["alpha_mask"]
     assert sc["status"] == "success", sc["message"]
@@ -223,6 +225,7 @@ def test_pasted_layer_alpha_is_the_mask(gimp_run, work):
     assert sc["new_layer"]["x"] >= 12 and sc["new_layer"]["y"] >= 14      # in canvas coordinates
 
 
+@pytest.mark.apprig
 @pytest.mark.parametrize("name, words", [
     ("no_mask", ["no selection", "no transparency"]),
     ("empty_selection", ["does not cover"]),
@@ -237,10 +240,12 @@ def test_errors_are_messages_not_tracebacks(gimp_run, name, words):
     assert "Traceback" not in gimp_run["log"]
 
 
+@pytest.mark.apprig
 def test_main_run_is_quick(gimp_run):
     assert gimp_run["seconds"] < 90, gimp_run["seconds"]
 
 
+@pytest.mark.apprig
 def test_vendored_wheels_work_without_gimps_own_zmq(rig, work, daemon):
     """Install with bundled pyzmq/msgpack for GIMP's Python 3.13, hide the system copies inside the run's
     private mount namespace, and harmonize once."""
@@ -265,6 +270,7 @@ def test_vendored_wheels_work_without_gimps_own_zmq(rig, work, daemon):
 
 
 
+@pytest.mark.apprig
 def test_interactive_dialog_screenshot(rig, work):
     """GIMP with its GUI under Xvfb: run the procedure INTERACTIVELY so the GimpUi dialog opens, find it
     by its title and screenshot it.  PAINTERLY_UPDATE_SCREENSHOTS=1 copies it to docs/images/."""
@@ -288,3 +294,32 @@ def test_interactive_dialog_screenshot(rig, work):
     if os.environ.get("PAINTERLY_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         SCREENSHOT.write_bytes(png.read_bytes())
+
+
+def test_cancel_watcher_cancels_the_job_when_the_plugin_dies(daemon, tmp_path):
+    """GIMP's Cancel on the progress bar ends the plug-in process; its watcher must then cancel the job.
+    Here the 'plug-in' is this test: it closes the watcher's stdin without saying 'done'."""
+    from painterly.daemon.client import Client, ImageBuffer
+    dest = gimp_installer.install(install_args("--gimp-profile", str(tmp_path), "--gimp-vendor", "never"),
+                                  lambda m: None)[0]
+    with Client(daemon) as client:
+        mask = bytearray(W * H)
+        for y in range(20, 44):
+            mask[y * W + 36:y * W + 64] = b"\xff" * 28
+        job = client.submit("harmonize", {"quality": "preview", "iterations": 5000, "size": 64},
+                            {"composite": ImageBuffer(W, H, 3, 8, bytes(range(256)) * (W * H * 3 // 256)),
+                             "mask": ImageBuffer(W, H, 1, 8, bytes(mask))})
+        env = dict(os.environ, PYTHONPATH=str(dest))
+        finished = subprocess.Popen([sys.executable, str(dest / "painterly_cancel_watch.py"), daemon, job],
+                                    stdin=subprocess.PIPE, env=env)
+        finished.communicate(b"done\n", timeout=60)          # the plug-in finished normally: no cancel
+        assert finished.returncode == 0
+        assert client.status(job)["state"] in ("queued", "running")
+        died = subprocess.Popen([sys.executable, str(dest / "painterly_cancel_watch.py"), daemon, job],
+                                stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        died.stdin.close()                                    # the plug-in process is gone
+        assert died.wait(60) == 0, died.stderr.read()
+        deadline = time.monotonic() + 60
+        while client.status(job)["state"] != "cancelled" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.status(job)["state"] == "cancelled"
