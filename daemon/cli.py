@@ -9,6 +9,7 @@ import sys
 COMMAND_MODULES = [
     "painterly.daemon.cli_engine",
     "painterly.daemon.cli_harmonize",
+    "painterly.daemon.cli_photo",
     "painterly.daemon.cli_daemon",
     "painterly.daemon.cli_demo",
 ]

@@ -136,7 +136,7 @@ class _MattingQuadratic(torch.autograd.Function):
     def backward(ctx, grad_output):
         (product,) = ctx.saved_tensors
         n, c, h, w = ctx.image_shape
-        grad = (2.0 * product).t().reshape(1, c, h, w).to(ctx.image_dtype)
+        grad = (2.0 * product).t().reshape(1, c, h, w).to(ctx.image_dtype).contiguous()
         return grad * grad_output, None
 
 

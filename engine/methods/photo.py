@@ -152,29 +152,32 @@ def _labels_at(labels: list[LabelPair], content_hw, style_hw) -> list[LabelPair]
 
 
 def stylize_photo(content: torch.Tensor, style: torch.Tensor, labels: list[LabelPair], params: dict,
-                  ctx: RunContext) -> tuple[torch.Tensor, np.ndarray | None]:
+                  ctx: RunContext, stage1_result: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, np.ndarray | None]:
     """Both stages at the working size; returns the result (1×3×H×W) and the content's Laplacian
-    (scipy CSR, or None when no stage needed it)."""
+    (scipy CSR, or None when no stage needed it). ``stage1_result`` skips stage 1 (to compare variants
+    from one stage-1 run)."""
     extractor = get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, NETWORK, params["pool"], ctx.device)
     h, w = content.shape[-2:]
     levels = params["pyramid_levels"] or (1 if max(h, w) <= 256 else 2 if max(h, w) <= 768 else 3)
     pyramid = Pyramid(levels=levels)
     sizes = pyramid.sizes(h, w)
-    stage1 = pyramid.iterations(params["iterations"], len(sizes))
+    stage1 = pyramid.iterations(params["iterations"], len(sizes)) if stage1_result is None else []
     stage2 = params["photo_iterations"] if params["mode"] == "optimize" else 0
     counter = ProgressCounter(sum(stage1) + stage2, ctx.progress, ctx.cancel, ctx.preview_every)
     style_scale = max(h, w) / max(style.shape[-2:])
-    image = None
+    image = None if stage1_result is None else stage1_result.contiguous()
     for (lh, lw), n_iter in zip(sizes, stage1):
         level_content = resize(content, (lh, lw))
         s = lh / h * style_scale
         level_style = resize(style, (max(1, round(style.shape[-2] * s)), max(1, round(style.shape[-1] * s))))
         objective = PhotoObjective(extractor, level_content, level_style, labels, params)
         if image is None:
-            image = level_content.clone()
+            image = level_content.contiguous().clone()
             if params["init"] == "transfer":
                 image = to_tensor(colour_transfer(to_numpy(level_content), to_numpy(level_style),
-                                                  _labels_at(labels, (lh, lw), level_style.shape[-2:])), ctx.device)
+                                                  _labels_at(labels, (lh, lw), level_style.shape[-2:])),
+                                  ctx.device).contiguous()
         else:
             image = resize(image, (lh, lw))
         image = optimize(image, objective, n_iter, "lbfgs", None, counter, stage=f"photo stage 1 {lw}x{lh}")

@@ -1,0 +1,191 @@
+"""Photorealistic transfer quality on the Deep Photo Style Transfer examples (/work/shared/data/dpst).
+
+For each example: stage 1 (no photorealism term) once, then both variants from it —
+``optimize`` (stage 2 with the matting-Laplacian term, the paper's method) and ``fast`` (closed-form
+matting smoothing of the stage-1 result) — each brought to full size by local-affine upsampling.
+Metrics, all at the content's full size:
+
+* structure: SSIM between the gradient-magnitude maps (Sobel, luminance) of the result and of the
+  content (1 = every edge where it was, as strong as it was);
+* colour: per label present in both maps, distance between the result's colour statistics in the
+  content's region and the style's in its region (Lab mean + standard deviation, Euclidean),
+  averaged with the labels' areas as weights; the content image itself gives the baseline;
+* time in seconds (stage 1 is shared, so each variant is charged stage 1 plus its own step).
+
+Writes sheets (content | style | ours | ours fast | paper) and a table to results/photo_quality/
+(git-ignored; the dpst images must never enter the repository).
+
+    nice -n 10 python bench/photo_quality.py --examples 1 2 9 --size 256 --iterations 40 --photo-iterations 40
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+
+from painterly.engine.imageio import load_image, save_image
+from painterly.engine.matting import affine_upsample, matting_smooth
+from painterly.engine.methods import RunContext, get_method
+from painterly.engine.methods.gatys import to_numpy, to_tensor, working_size
+from painterly.engine.methods.photo import stylize_photo
+from painterly.engine.pyramid import resize
+from painterly.engine.segmentation import label_pairs
+
+DATA = Path("/work/shared/data/dpst")
+OUT = Path(__file__).resolve().parents[1] / "results" / "photo_quality"
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    c = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def gradient_magnitude(rgb: np.ndarray) -> np.ndarray:
+    lum = rgb @ np.array([0.299, 0.587, 0.114])
+    return np.hypot(ndimage.sobel(lum, axis=0), ndimage.sobel(lum, axis=1))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
+    """Mean SSIM (Wang et al. 2004, Gaussian window) of two single-channel maps of the same scale."""
+    data_range = max(a.max(), b.max()) - min(a.min(), b.min()) + 1e-12
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    blur = lambda x: ndimage.gaussian_filter(x, sigma)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    return float((((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))).mean())
+
+
+def structure_score(result: np.ndarray, content: np.ndarray) -> float:
+    return ssim(gradient_magnitude(result), gradient_magnitude(content))
+
+
+def colour_distance(result: np.ndarray, style: np.ndarray, pairs) -> float:
+    lab_r, lab_s = srgb_to_lab(result), srgb_to_lab(style)
+    total, weight = 0.0, 0.0
+    for pair in pairs:
+        c_sel, s_sel = pair.content > 0.5, pair.style > 0.5
+        if c_sel.sum() < 16 or s_sel.sum() < 16:
+            continue
+        r_px, s_px = lab_r[c_sel], lab_s[s_sel]
+        d = np.sqrt(((r_px.mean(0) - s_px.mean(0)) ** 2).sum() + ((r_px.std(0) - s_px.std(0)) ** 2).sum())
+        total += d * c_sel.sum()
+        weight += c_sel.sum()
+    return total / max(weight, 1.0)
+
+
+def run_example(ex: str, params: dict, device: torch.device) -> dict:
+    folder = DATA / ex
+    load = lambda name: load_image(folder / f"{name}.png").rgb
+    content_np, style_np = load("content"), load("style")
+    content_seg, style_seg, paper = load("content_seg"), load("style_seg"), load("paper_result")
+    full_pairs = label_pairs(content_seg, style_seg, content_np.shape[:2], style_np.shape[:2])
+
+    size = working_size(*content_np.shape[:2], params["size"])
+    style_size = working_size(*style_np.shape[:2], max(params["size"], max(size)))
+    content = resize(to_tensor(content_np, device), size)
+    style = resize(to_tensor(style_np, device), style_size)
+    pairs = label_pairs(content_seg, style_seg, size, style_size)
+    ctx = RunContext(device=device)
+    content_small = to_numpy(content)
+
+    start = time.perf_counter()
+    stage1, laplacian = stylize_photo(content, style, pairs, dict(params, mode="fast"), ctx)
+    t_stage1 = time.perf_counter() - start
+
+    start = time.perf_counter()
+    fast_small = matting_smooth(to_numpy(stage1), laplacian=laplacian, smoothness=params["smoothness"])
+    fast = affine_upsample(content_small, fast_small, content_np)
+    t_fast = time.perf_counter() - start
+
+    start = time.perf_counter()
+    optimised, _ = stylize_photo(content, style, pairs, dict(params, mode="optimize"), ctx, stage1_result=stage1)
+    ours = affine_upsample(content_small, to_numpy(optimised), content_np)
+    t_opt = time.perf_counter() - start
+
+    stage1_up = affine_upsample(content_small, to_numpy(stage1), content_np)
+    variants = {"content": content_np, "stage1": stage1_up, "ours": ours, "ours_fast": fast, "paper": paper}
+    row = {"example": ex, "size": f"{size[1]}x{size[0]}",
+           "time_ours": t_stage1 + t_opt, "time_fast": t_stage1 + t_fast, "time_stage1": t_stage1}
+    for name, img in variants.items():
+        row[f"structure_{name}"] = structure_score(img, content_np)
+        row[f"colour_{name}"] = colour_distance(img, style_np, full_pairs)
+    OUT.mkdir(parents=True, exist_ok=True)
+    save_image(OUT / f"{ex}_ours.png", ours)
+    save_image(OUT / f"{ex}_fast.png", fast)
+    sheet_h = 200
+    tiles = [content_np, style_np, ours, fast, paper]
+    scaled = [Image.fromarray((np.clip(t, 0, 1) * 255).astype(np.uint8)).resize(
+        (max(1, round(t.shape[1] * sheet_h / t.shape[0])), sheet_h), Image.LANCZOS) for t in tiles]
+    sheet = Image.new("RGB", (sum(s.width for s in scaled) + 4 * (len(scaled) - 1), sheet_h), "white")
+    x = 0
+    for s in scaled:
+        sheet.paste(s, (x, 0))
+        x += s.width + 4
+    sheet.save(OUT / f"{ex}_sheet.png")
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    names = ("content", "stage1", "ours", "ours_fast", "paper")
+    print("\nstructure = SSIM of gradient magnitudes vs the content (higher = better, 1 = identical edges)")
+    print("colour    = Lab mean+std distance to the style per label, area-weighted (lower = closer to the style)")
+    header = f"{'ex':>3} {'size':>8} " + " ".join(f"{'S_' + n:>11}" for n in names) + " " + \
+        " ".join(f"{'C_' + n:>11}" for n in names) + f" {'t_ours':>7} {'t_fast':>7}"
+    print(header)
+    for r in rows:
+        print(f"{r['example']:>3} {r['size']:>8} " + " ".join(f"{r['structure_' + n]:11.3f}" for n in names) + " "
+              + " ".join(f"{r['colour_' + n]:11.2f}" for n in names) + f" {r['time_ours']:7.1f} {r['time_fast']:7.1f}")
+    if rows:
+        mean = lambda key: float(np.mean([r[key] for r in rows]))
+        print(f"{'avg':>3} {'':>8} " + " ".join(f"{mean('structure_' + n):11.3f}" for n in names) + " "
+              + " ".join(f"{mean('colour_' + n):11.2f}" for n in names)
+              + f" {mean('time_ours'):7.1f} {mean('time_fast'):7.1f}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--examples", nargs="*", help="example numbers (default: all)")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--iterations", type=int, default=40, help="stage 1 iterations")
+    parser.add_argument("--photo-iterations", type=int, default=40, help="stage 2 iterations")
+    parser.add_argument("--photo-weight", type=float, default=None)
+    parser.add_argument("--smoothness", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if not DATA.is_dir():
+        print(f"no benchmark data at {DATA}", file=sys.stderr)
+        return 1
+    examples = args.examples or sorted((p.name for p in DATA.iterdir() if p.is_dir()), key=int)
+    overrides = {"size": args.size, "iterations": args.iterations, "photo_iterations": args.photo_iterations}
+    if args.photo_weight is not None:
+        overrides["photo_weight"] = args.photo_weight
+    if args.smoothness is not None:
+        overrides["smoothness"] = args.smoothness
+    params = get_method("photo").resolve_params(overrides)
+    print("params:", json.dumps(params), flush=True)
+    rows = []
+    OUT.mkdir(parents=True, exist_ok=True)
+    for ex in examples:
+        row = run_example(ex, params, torch.device(args.device))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        (OUT / "rows.json").write_text(json.dumps(rows, indent=1))
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
