@@ -136,6 +136,18 @@ def set_ini_value(path: Path, section: str, key: str, value) -> None:
     path.write_text("\n".join(out) + "\n")
 
 
+def remove_ini_section(path: Path, section: str) -> None:
+    """Drop [section] and its keys from an ini file (the docker's settings on uninstall)."""
+    out, skip = [], False
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            skip = stripped == f"[{section}]"
+        if not skip:
+            out.append(line)
+    path.write_text("\n".join(out) + "\n")
+
+
 # --- install / uninstall -----------------------------------------------------------------------------
 
 def _targets(args):
@@ -197,5 +209,28 @@ def uninstall(args, log) -> bool:
         removed = True
     if config.exists():
         set_ini_value(config, "python", ENABLE_KEY, None)
+        remove_ini_section(config, "painterly")       # the docker's settings
     log(f"Krita plugin removed from {pykrita}" if removed else f"no Krita plugin found in {pykrita}")
     return removed
+
+
+def main(argv=None) -> int:
+    """``python -m installer.krita [--uninstall] [--krita-resources DIR] ...``: only the Krita plugin (what
+    ``install.py`` does for Krita, without the package/torch/weights steps)."""
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser)
+    parser.add_argument("--uninstall", action="store_true", help="remove the Krita plugin")
+    args = parser.parse_args(argv)
+
+    def log(msg):
+        print(f"[painterly] {msg}", flush=True)
+    if args.uninstall:
+        uninstall(args, log)
+    else:
+        install(args, log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

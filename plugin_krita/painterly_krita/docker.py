@@ -140,6 +140,7 @@ class PainterlyDocker(DockWidget):
         self.ctl.running.connect(self.on_running)
         self.ctl.daemon_status.connect(self.on_daemon_status)
         QtCore.QTimer.singleShot(500, self.ctl.check_daemon)
+        Krita.instance().notifier().viewCreated.connect(self.refresh_layers)
 
     def _spin(self, lo, hi, suffix, tip):
         spin = QtWidgets.QSpinBox()
@@ -222,6 +223,7 @@ class PainterlyDocker(DockWidget):
         self.preview.setPixmap(pix.scaled(width, 160, KEEP_ASPECT, SMOOTH))
 
     def on_running(self, running):
+        self.refresh_layers()
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 

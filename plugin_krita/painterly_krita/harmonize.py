@@ -90,14 +90,16 @@ def endpoint_of(settings):
 
 def load_client():
     """The ``painterly_client`` package installed next to this plugin, or UserError."""
-    try:
-        import zmq  # noqa: F401
-        import msgpack  # noqa: F401
-    except ImportError:
+    if not _have_messaging():
         vendor = os.path.join(PLUGIN_DIR, "vendor")
-        if os.path.isdir(vendor) and vendor not in sys.path:
-            sys.path.append(vendor)
-            log("using the vendored pyzmq/msgpack in %s" % vendor)
+        if os.path.isdir(vendor):
+            for name in list(sys.modules):      # drop what the failed import left behind
+                if name.split(".")[0] in ("zmq", "msgpack"):
+                    del sys.modules[name]
+            if vendor in sys.path:
+                sys.path.remove(vendor)
+            sys.path.insert(0, vendor)          # ahead of a broken or partial system copy
+            log("Krita's Python lacks pyzmq/msgpack: using the copies bundled in %s" % vendor)
     try:
         from . import painterly_client
     except ImportError as exc:
@@ -105,6 +107,15 @@ def load_client():
                         "Painterly cannot talk to its daemon: %s. Run install.py again so it installs "
                         "pyzmq and msgpack for Krita's Python." % exc)
     return painterly_client
+
+
+def _have_messaging():
+    try:
+        import zmq
+        import msgpack
+        return hasattr(zmq, "Context") and hasattr(msgpack, "packb")
+    except ImportError:
+        return False
 
 
 def zmq_origin():
@@ -176,12 +187,16 @@ def rgba8_buffer(client, image):
     if max(image.width(), image.height()) > STYLE_MAX_SIDE:
         image = image.scaled(STYLE_MAX_SIDE, STYLE_MAX_SIDE, KEEP_ASPECT, SMOOTH)
     image = image.convertToFormat(FMT_RGBA8888)
-    w, h = image.width(), image.height()
+    return client.ImageBuffer(image.width(), image.height(), 4, 8, packed_bytes(image, 4))
+
+
+def packed_bytes(image, bytes_per_pixel):
+    """A QImage's pixels without row padding."""
     raw = image_bytes(image)
-    stride = image.bytesPerLine()
-    if stride != w * 4:
-        raw = b"".join(raw[r * stride:r * stride + w * 4] for r in range(h))
-    return client.ImageBuffer(w, h, 4, 8, raw)
+    stride, row = image.bytesPerLine(), image.width() * bytes_per_pixel
+    if stride != row:
+        raw = b"".join(raw[r * stride:r * stride + row] for r in range(image.height()))
+    return raw
 
 
 def layers_at_and_above(node):
@@ -198,7 +213,7 @@ def layers_at_and_above(node):
     return out
 
 
-def visible_below(doc, node):
+def visible_below(doc, node, rect):
     """The canvas as it looks without the active layer and what is above it (Krita composites it)."""
     parent = node.parentNode()
     stack = [s for s in parent.childNodes() if not s.type().endswith("mask")]
@@ -211,14 +226,15 @@ def visible_below(doc, node):
             n.setVisible(False)
         doc.refreshProjection()
         doc.waitForDone()
-        return doc.projection(0, 0, doc.width(), doc.height())
+        return doc.projection(*rect)
     finally:
         for n in hidden:
             n.setVisible(True)
         doc.refreshProjection()
 
 
-def style_image(doc, node, settings):
+def style_image(doc, node, settings, rect):
+    """The style painting as a QImage: the canvas area rect of the chosen source (an image file: all of it)."""
     source = settings["style_source"]
     if source == "file":
         path = settings["style_file"]
@@ -233,12 +249,11 @@ def style_image(doc, node, settings):
         if layer is None:
             raise UserError("no_style", "The style layer %r does not exist: pick one in the Painterly docker."
                             % settings["style_layer"])
-        rect = pixels.intersect(rect_of(layer.bounds()), (0, 0, doc.width(), doc.height()))
-        if rect[2] == 0 or rect[3] == 0:
+        if not layer.hasExtents():
             raise UserError("no_style", "The style layer %r is empty." % layer.name())
         depth = pixels.bit_depth(doc.colorModel(), doc.colorDepth())
         return qimage_from_krita(layer.projectionPixelData(*rect), rect[2], rect[3], depth)
-    return visible_below(doc, node)
+    return visible_below(doc, node, rect)
 
 
 def rect_of(qrect):
@@ -315,10 +330,17 @@ def gather(doc, settings, client):
         base_name: client.ImageBuffer(w, h, 4, depth, pixels.swap_red_blue(base_pixels, depth), x, y),
         "mask": client.ImageBuffer(w, h, 1, 8, mask, x, y),
     }
+    # harmonize wants the clean painting under the region (same place and size); the other methods
+    # want the whole painting, whose statistics are all that matters
+    aligned = method == "harmonize"
     try:
-        images["style"] = rgba8_buffer(client, style_image(doc, node, settings))
+        if aligned and settings["style_source"] != "file":
+            style = style_image(doc, node, settings, region).convertToFormat(FMT_RGBA8888)
+            images["style"] = client.ImageBuffer(w, h, 4, 8, packed_bytes(style, 4), x, y)
+        elif not aligned:
+            images["style"] = rgba8_buffer(client, style_image(doc, node, settings, canvas))
     except UserError:
-        if method != "harmonize":       # harmonize can do without a separate clean painting
+        if not aligned:                 # harmonize can do without a separate clean painting
             raise
 
     req = Request()
@@ -532,7 +554,10 @@ class Controller(QtCore.QObject):
             req.params = params
             client = client_mod.Client(endpoint, timeout=30.0)
             try:
-                job_id = client.submit(req.engine_method, params, images)
+                steps = int(req.settings["iterations"])
+                # about 20 previews per job; the daemon's default when the preset decides the steps
+                every = max(1, steps // 20) if steps > 0 else None
+                job_id = client.submit(req.engine_method, params, images, preview_every=every)
                 req.job_id = job_id
                 result = client.wait(job_id, on_progress=bridge.progress.emit, cancel_event=req.cancel)
             finally:

@@ -1,0 +1,140 @@
+"""Runs INSIDE Krita (apprig_test_driver calls run(ctx)) for tests/test_krita_e2e.py.
+
+The opened .ora holds the painting and, above it, the active "Object" layer (a pasted photo patch).  It
+selects the object, sets the Painterly docker's widgets, triggers Tools > Scripts > Harmonize Selection,
+keeps Qt's event loop running until the job ends (the plugin works in the background), grabs the docker,
+exports what the host test checks, then undoes once.  Config keys: selection
+[x, y, w, h], endpoint, settings {docker field: value}, out_dir, screenshot (optional path), cancel (bool).
+"""
+import hashlib
+import os
+import sys
+import time
+
+from krita import InfoObject, Selection
+from PyQt5.QtCore import QRect
+from PyQt5.QtWidgets import QApplication
+
+
+def nodes(doc):
+    out = []
+
+    def walk(node, depth):
+        for child in node.childNodes():
+            out.append(child)
+            walk(child, depth + 1)
+    walk(doc.rootNode(), 0)
+    return out
+
+
+def digest(node, w, h):
+    return hashlib.sha256(bytes(node.pixelData(0, 0, w, h))).hexdigest()
+
+
+def pump(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def save_node(doc, node, path):
+    if os.path.exists(path):
+        os.remove(path)
+    node.save(path, doc.xRes() / 72.0, doc.yRes() / 72.0, InfoObject(), QRect(0, 0, doc.width(), doc.height()))
+    if not os.path.exists(path):
+        raise RuntimeError("Node.save(%s) wrote nothing" % path)
+
+
+def run(ctx):
+    app, doc, cfg, res = ctx.app, ctx.doc, ctx.cfg, ctx.result
+    out = cfg["out_dir"]
+    w, h = doc.width(), doc.height()
+
+    # the opened .ora has the painting and, above it, the pasted "Object" layer, which is active
+    obj = doc.activeNode()
+    if obj is None or obj.name() != "Object":
+        raise RuntimeError("expected the Object layer to be active, got %r" % (obj and obj.name()))
+    background = doc.nodeByName("Painting")
+
+    sx, sy, sw, sh = cfg["selection"]
+    sel = Selection()
+    sel.select(sx, sy, sw, sh, 255)
+    doc.setSelection(sel)
+    doc.waitForDone()
+    res["active_before"] = doc.activeNode().name()
+    save_node(doc, obj, os.path.join(out, "object.png"))
+    doc.refreshProjection()
+    doc.waitForDone()
+    doc.projection(0, 0, w, h).save(os.path.join(out, "composite_before.png"))
+    before = {n.name(): digest(n, w, h) for n in (background, obj)}
+    names_before = [n.name() for n in nodes(doc)]
+
+    # the docker: set its widgets as a user would
+    from painterly_krita import harmonize
+    from painterly_krita.docker import DOCKER_ID
+    docker = [d for d in app.dockers() if d.objectName() == DOCKER_ID]
+    if not docker:
+        raise RuntimeError("Painterly docker not registered; dockers: %r" % [d.objectName() for d in app.dockers()])
+    docker = docker[0]
+    docker.show()
+    docker.raise_()
+    docker.endpoint.setText(cfg["endpoint"])
+    for key, value in cfg["settings"].items():
+        widget = getattr(docker, key)
+        if hasattr(widget, "findData"):
+            widget.setCurrentIndex(widget.findData(value))
+        else:
+            widget.setValue(value)
+    docker.save()
+    docker.ctl.check_daemon()
+
+    action = app.action("painterly_harmonize_selection")
+    if action is None:
+        raise RuntimeError("action painterly_harmonize_selection not found (plugin not loaded?)")
+    t0 = time.monotonic()
+    action.trigger()
+    res["returned_after_s"] = round(time.monotonic() - t0, 3)   # the UI is not blocked by the job
+    res["running_layers"] = [(n.name(), n.locked()) for n in nodes(doc)]
+    if cfg.get("cancel"):
+        pump(0.3)
+        docker.cancel_button.click()
+    deadline = time.monotonic() + float(cfg.get("job_timeout", 90))
+    while harmonize.LAST_RUN.get("state") not in ("done", "failed", "cancelled"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("job did not finish: %r" % harmonize.LAST_RUN)
+        pump(0.05)
+    res["job_s"] = round(time.monotonic() - t0, 3)
+    pump(1.0)          # let the daemon status check land in the docker, the Layers docker catch up
+    res["last_run"] = dict(harmonize.LAST_RUN)
+    res["zmq_file"] = getattr(sys.modules.get("zmq"), "__file__", None)
+    res["msgpack_file"] = getattr(sys.modules.get("msgpack"), "__file__", None)
+    res["docker_status"] = docker.status.text()
+    res["daemon_label"] = docker.daemon_label.text()
+    if cfg.get("screenshot"):
+        docker.resize(max(docker.width(), 340), max(docker.height(), 600))
+        pump(0.2)
+        docker.grab().save(cfg["screenshot"])
+        window = app.activeWindow()
+        if window is not None:
+            window.qwindow().grab().save(cfg["screenshot"].replace(".png", "_window.png"))
+
+    res["names_after_job"] = [n.name() for n in nodes(doc)]
+    res["unchanged"] = {name: digest(n, w, h) == before[name] for name, n in
+                        (("Painting", background), ("Object", obj))}
+    new = [n for n in nodes(doc) if n.name() not in names_before and not n.type().endswith("mask")]
+    res["new_layers"] = [(n.name(), n.type(), n.locked()) for n in new]
+    if new:
+        layer = new[0]
+        save_node(doc, layer, os.path.join(out, "new_layer.png"))
+        parent_names = [n.name() for n in layer.parentNode().childNodes()]
+        res["new_layer_above_object"] = parent_names.index(layer.name()) == parent_names.index("Object") + 1
+        res["new_layer_children"] = [(c.name(), c.type()) for c in layer.childNodes()]
+        res["new_layer_bounds"] = [layer.bounds().x(), layer.bounds().y(), layer.bounds().width(),
+                                   layer.bounds().height()]
+
+    app.action("edit_undo").trigger()
+    doc.waitForDone()
+    pump(0.2)
+    res["names_after_undo"] = [n.name() for n in nodes(doc)]
+    res["names_before"] = names_before
