@@ -111,3 +111,36 @@ def save_result(path, image: ImageBuffer):
     if colour.ndim == 2:
         colour = np.repeat(colour[..., None], 3, axis=2)
     return save_image(path, colour, alpha, image.depth)
+
+
+def array_to_buffer(arr: np.ndarray) -> ImageBuffer:
+    """An engine input array as a buffer: uint8/uint16 as they are, float arrays at 16 bits (lossless for
+    images read from 8-bit files, and for 16-bit ones)."""
+    arr = np.asarray(arr)
+    if arr.dtype in (np.uint8, np.uint16):
+        return from_uint(arr)
+    return from_uint(quantize(arr.astype(np.float32, copy=False), 16))
+
+
+def run_remote(endpoint: str, method: str, inputs: dict, params: dict, progress=None, timeout: float = 10.0,
+               token=None) -> np.ndarray:
+    """``engine.run`` through a daemon: the same visible result (H×W×3 float32 composited over the base
+    input), computed on the daemon's device."""
+    from painterly.engine import get_method
+    from painterly.engine.methods.base import Output
+    from .client import Client
+    images = {name: array_to_buffer(arr) for name, arr in inputs.items() if arr is not None}
+    with Client(endpoint, timeout=timeout, token=token) as client:
+        job_id = client.submit(method, params, images)
+        try:
+            result = client.wait(job_id, on_progress=progress)
+        except KeyboardInterrupt:
+            client.cancel(job_id)
+            raise
+    rgb, alpha = to_float(result.image)
+    base = np.asarray(inputs[get_method(method).base_input])
+    if base.dtype in (np.uint8, np.uint16):
+        base = base.astype(np.float32) / SCALE[8 if base.dtype == np.uint8 else 16]
+    if alpha is not None and alpha.min() >= 1.0:
+        alpha = None
+    return Output(rgb, alpha).composite_over(base.astype(np.float32, copy=False))

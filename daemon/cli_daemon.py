@@ -36,11 +36,12 @@ def daemon_config(args):
     from .server import DaemonConfig, write_token_file
     token = None
     if args.auth == "token":
-        token = write_token_file(args.token_file)
+        token = write_token_file(args.token_file or default_token_file())
     elif not protocol.endpoint_is_local(args.endpoint):
         from .cli import UserError
         raise UserError(f"refusing to listen on {args.endpoint}: it is not a loopback address, and that needs "
-                        f"authentication; add --auth token (the token is written to {args.token_file}, "
+                        f"authentication; add --auth token (the token is written to "
+                        f"{args.token_file or default_token_file()}, "
                         "readable only by you; clients need it)")
     limits = dict(protocol.DEFAULT_LIMITS)
     if args.max_pixels:
@@ -66,7 +67,8 @@ def daemon_run(args) -> int:
     def ready(endpoint):
         print(f"painterly daemon listening on {endpoint}", file=sys.stderr, flush=True)
         if config.token:
-            print(f"painterly daemon: clients need the token in {args.token_file}", file=sys.stderr, flush=True)
+            print(f"painterly daemon: clients need the token in {args.token_file or default_token_file()}",
+                  file=sys.stderr, flush=True)
 
     try:
         daemon.serve_forever(ready=ready)
@@ -90,9 +92,9 @@ def daemon_detach(args) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", args.endpoint,
             "--device", args.device, "--threads", str(args.threads), "--auth", args.auth,
-            "--token-file", str(args.token_file), "--keep-results", str(args.keep_results),
-            "--preview-every", str(args.preview_every)]
-    for flag, value in (("--results-dir", args.results_dir), ("--max-pixels", args.max_pixels),
+            "--keep-results", str(args.keep_results), "--preview-every", str(args.preview_every)]
+    for flag, value in (("--token-file", args.token_file), ("--results-dir", args.results_dir),
+                        ("--max-pixels", args.max_pixels),
                         ("--max-queue", args.max_queue), ("--max-message-mb", args.max_message_mb)):
         if value:
             argv += [flag, str(value)]
@@ -100,7 +102,7 @@ def daemon_detach(args) -> int:
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                                 start_new_session=True)
-    token = read_token(args.token_file) if args.auth == "token" else None
+    token = read_token(str(args.token_file or default_token_file())) if args.auth == "token" else None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -120,8 +122,14 @@ def daemon_detach(args) -> int:
 
 
 def client_token(args):
-    return read_token(args.token_file) if getattr(args, "token_file", None) and Path(args.token_file).is_file() \
-        else read_token()
+    """The token of an explicit --token-file; else the client's default ($PAINTERLY_TOKEN, or the user's
+    token file for a remote daemon)."""
+    if getattr(args, "token_file", None):
+        token = read_token(str(args.token_file))
+        if token is None:
+            raise ValueError(f"no token in {args.token_file}")
+        return token
+    return None
 
 
 def daemon_stop(args) -> int:
@@ -245,8 +253,8 @@ def add_connection_options(parser) -> None:
     parser.add_argument("--endpoint", default=default_endpoint(),
                         help=f"daemon address, tcp://HOST:PORT or ipc://PATH (default $PAINTERLY_ENDPOINT or "
                              f"{DEFAULT_ENDPOINT})")
-    parser.add_argument("--token-file", type=Path, default=Path(default_token_file()),
-                        help="shared access token file (needed for a daemon started with --auth token)")
+    parser.add_argument("--token-file", type=Path,
+                        help=f"shared access token file (daemon --auth token; default {default_token_file()})")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds without an answer before giving up (default 10)")
 

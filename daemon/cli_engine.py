@@ -65,12 +65,22 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu (default auto)")
     parser.add_argument("--half", action="store_true", help="half precision on the GPU")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--daemon", metavar="ENDPOINT",
+                        help="run on the painterly daemon at ENDPOINT (e.g. tcp://127.0.0.1:7878, or 'default' "
+                             "for $PAINTERLY_ENDPOINT) instead of in this process; --device/--half are then the "
+                             "daemon's")
 
 
 def run_method(args, method: str, inputs: dict, params: dict):
-    """Run ``method`` in this process with a progress bar; returns the result array."""
+    """Run ``method`` in this process (or on a daemon with --daemon) with a progress bar; returns the result
+    array."""
     from painterly import engine
     progress = None if args.quiet else ProgressBar()
+    if getattr(args, "daemon", None):
+        from painterly.daemon.buffers import run_remote
+        from painterly.daemon.client import default_endpoint
+        endpoint = default_endpoint() if args.daemon == "default" else args.daemon
+        return run_remote(endpoint, method, inputs, params, progress=progress)
     return engine.run(method, inputs, params, device=args.device, progress=progress, half=args.half)
 
 

@@ -24,7 +24,7 @@ from .protocol import (DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled
                        ProgressEvent)
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:7878"
-HEARTBEAT = 1.0  # seconds without news from the daemon before wait() asks it for the job's status
+HEARTBEAT = 0.5  # seconds without news from the daemon before wait() asks it for the job's status
 
 __all__ = ["Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled", "JobResult",
            "ProgressEvent", "DEFAULT_ENDPOINT", "default_endpoint", "read_token"]
@@ -58,8 +58,10 @@ class Client(object):
     def __init__(self, endpoint=None, timeout=10.0, token=None, context=None):
         self.endpoint = endpoint or default_endpoint()
         self.timeout = float(timeout)
-        self.token = token if token is not None else (None if protocol.endpoint_is_local(self.endpoint)
-                                                      else read_token())
+        if token is None:  # $PAINTERLY_TOKEN, or for a remote daemon the user's token file
+            token = os.environ.get("PAINTERLY_TOKEN") or (
+                None if protocol.endpoint_is_local(self.endpoint) else read_token())
+        self.token = token or None
         self._context = context or zmq.Context.instance()
         self._lock = threading.RLock()
         self._rids = itertools.count(1)
@@ -75,7 +77,7 @@ class Client(object):
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)   # never drop progress/result events on our side
         sock.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing while no daemon is connected
-        if self.token and not protocol.endpoint_is_local(self.endpoint):
+        if self.token and self.endpoint.startswith("tcp://"):  # a daemon with a token encrypts TCP with CURVE
             public, secret = zmq.curve_keypair()
             server_public, _ = protocol.curve_keys_from_token(self.token)
             sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server_public
@@ -225,8 +227,12 @@ class Client(object):
                 if asked is None and now - last_news > HEARTBEAT:
                     # Ask without waiting: the reply (or its absence) shows whether the daemon is alive.
                     asked = now
-                    self._send(protocol.encode({"type": "status", "job": job_id, "rid": -1,
-                                                **({"token": self.token} if self.token else {})}))
+                    try:  # not queued while disconnected (IMMEDIATE): no answer then means a dead daemon
+                        self._socket.send_multipart(protocol.encode(
+                            {"type": "status", "job": job_id, "rid": -1,
+                             **({"token": self.token} if self.token else {})}), flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        pass
                 message = self._receive(0.1)
                 if message is None:
                     continue

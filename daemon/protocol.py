@@ -437,5 +437,6 @@ def curve_keys_from_token(token):
     server public key, so only token holders can complete the CURVE handshake at all."""
     import hashlib
     import zmq
-    secret = zmq.utils.z85.encode(hashlib.sha256(b"painterly-curve:" + token.encode("utf-8")).digest())
+    from zmq.utils import z85
+    secret = z85.encode(hashlib.sha256(b"painterly-curve:" + token.encode("utf-8")).digest())
     return zmq.curve_public(secret), secret

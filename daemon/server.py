@@ -243,15 +243,17 @@ class Daemon:
     def handle_message(self, frames):
         identity, body = frames[0], frames[1:]
         identity = identity.bytes
+        rid = None
         try:
             header, images = protocol.parse_request(body, self.limits, self.config.token)
+            rid = header.get("rid")
             handler = getattr(self, "on_" + header["type"])
             handler(identity, header, images)
         except ProtocolError as exc:
-            self.send(identity, protocol.error_reply(getattr(exc, "rid", None), exc.code, exc.message))
+            self.send(identity, protocol.error_reply(getattr(exc, "rid", rid), exc.code, exc.message))
         except Exception as exc:  # a bug here must cost one reply, never the daemon
             log.error("error handling a request: %s", traceback.format_exc())
-            self.send(identity, protocol.error_reply(None, protocol.INTERNAL, f"internal daemon error: {exc}"))
+            self.send(identity, protocol.error_reply(rid, protocol.INTERNAL, f"internal daemon error: {exc}"))
 
     def on_handshake(self, identity, header, images):
         self.send(identity, protocol.reply(
