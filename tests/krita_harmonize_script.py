@@ -138,3 +138,33 @@ def run(ctx):
     pump(0.2)
     res["names_after_undo"] = [n.name() for n in nodes(doc)]
     res["names_before"] = names_before
+
+    # further cases in the same Krita session: each starts from the original layers
+    res["scenarios"] = {}
+    for case in cfg.get("scenarios", []):
+        if case.get("deselect"):
+            doc.setSelection(None)
+            doc.waitForDone()
+        docker.endpoint.setText(case.get("endpoint", cfg["endpoint"]))
+        docker.save()
+        harmonize.LAST_RUN.clear()
+        action.trigger()
+        if case.get("cancel"):
+            pump(0.2)
+            docker.cancel_button.click()
+        deadline = time.monotonic() + float(cfg.get("job_timeout", 90))
+        while harmonize.LAST_RUN.get("state") not in ("done", "failed", "cancelled"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("case %s did not finish: %r" % (case["name"], harmonize.LAST_RUN))
+            pump(0.05)
+        pump(0.1)
+        names = [n.name() for n in nodes(doc)]
+        res["scenarios"][case["name"]] = {"last_run": dict(harmonize.LAST_RUN), "names": names,
+                                          "busy": docker.ctl.busy(), "status": docker.status.text()}
+        if harmonize.LAST_RUN.get("state") == "done":
+            app.action("edit_undo").trigger()
+            doc.waitForDone()
+            pump(0.2)
+            res["scenarios"][case["name"]]["names_after_undo"] = [n.name() for n in nodes(doc)]
+    res["unchanged_at_end"] = {name: digest(n, w, h) == before[name] for name, n in
+                               (("Painting", background), ("Object", obj))}

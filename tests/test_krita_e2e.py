@@ -107,7 +107,8 @@ def write_scene(path):
         z.writestr("mergedimage.png", png(painting), zipfile.ZIP_DEFLATED)
 
 
-def run_krita(apprig, tmp_path, home, endpoint, hide_system_zmq=False, screenshot=None, timeout=150):
+def run_krita(apprig, tmp_path, home, endpoint, hide_system_zmq=False, screenshot=None, timeout=150,
+              scenarios=()):
     """Open the painting in Krita with the driver config for krita_harmonize_script.py; returns result."""
     out = tmp_path / "out"
     out.mkdir()
@@ -117,7 +118,8 @@ def run_krita(apprig, tmp_path, home, endpoint, hide_system_zmq=False, screensho
     script.write_text(SCRIPT.read_text())
     cfg = {"script": str(script), "result": str(tmp_path / "result.json"), "watchdog": timeout - 20,
            "selection": SELECTION, "endpoint": endpoint, "settings": SETTINGS,
-           "out_dir": str(out), "screenshot": str(screenshot) if screenshot else None}
+           "out_dir": str(out), "screenshot": str(screenshot) if screenshot else None,
+           "scenarios": list(scenarios)}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     krita = "/apprig/bin/apprig-xvfb-run krita --nosplash %s" % scene
     if hide_system_zmq:
@@ -188,8 +190,6 @@ def test_krita_harmonize_selection_end_to_end(apprig, daemon, tmp_path):
     if os.environ.get("PAINTERLY_UPDATE_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         DOCS_SCREENSHOT.write_bytes(shot.read_bytes())
-        (DOCS_SCREENSHOT.parent / "krita_window.png").write_bytes(
-            shot.with_name("krita_docker_window.png").read_bytes())
 
     r = subprocess.run([sys.executable, "-m", "installer.krita", "--uninstall", "--krita-resources",
                         str(home / ".local/share/krita")], capture_output=True, text=True, timeout=120, cwd=REPO)
@@ -206,8 +206,34 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
     assert re.search(r"vendored pyzmq-[\d.]+-cp3\d+-(abi3|cp313)", stdout), stdout
     assert (plugin / "vendor" / "zmq").is_dir() and (plugin / "vendor" / "msgpack").is_dir()
 
-    result, out, log = run_krita(apprig, tmp_path, home, daemon, hide_system_zmq=True)
+    scenarios = [
+        {"name": "daemon_down", "endpoint": "tcp://127.0.0.1:%d" % free_port()},
+        {"name": "cancel", "cancel": True},
+        {"name": "no_selection", "deselect": True},     # the Object layer's alpha becomes the mask
+    ]
+    result, out, log = run_krita(apprig, tmp_path, home, daemon, hide_system_zmq=True, scenarios=scenarios)
     check_result(result, out)
+    cases = result["scenarios"]
+    before = result["names_before"]
+
+    down = cases["daemon_down"]
+    assert down["last_run"]["state"] == "failed" and down["last_run"]["code"] == "unavailable", down
+    assert "not running" in down["status"] and "painterly daemon" in down["status"], down["status"]
+    assert down["names"] == before and not down["busy"], "preview layer left behind: %r" % down["names"]
+
+    cancel = cases["cancel"]
+    assert cancel["last_run"]["state"] == "cancelled", cancel
+    assert cancel["names"] == before and not cancel["busy"]
+
+    alpha = cases["no_selection"]
+    assert alpha["last_run"]["state"] == "done", alpha
+    assert alpha["last_run"]["mask_source"] == "layer alpha"
+    x, y, w, h = OBJECT
+    x0, y0 = max(0, x - 16), max(0, y - 16)                 # object bounds + context, inside the canvas
+    x1, y1 = min(SIZE[0], x + w + 16), min(SIZE[1], y + h + 16)
+    assert alpha["last_run"]["region"] == [x0, y0, x1 - x0, y1 - y0]
+    assert alpha["names_after_undo"] == [n for n in before if n != "Selection Mask"]
+    assert result["unchanged_at_end"] == {"Painting": True, "Object": True}
     assert result["last_run"]["zmq"] == "vendored"
     assert "/pykrita/painterly_krita/vendor/zmq/" in result["zmq_file"], result["zmq_file"]
     assert "/pykrita/painterly_krita/vendor/msgpack/" in result["msgpack_file"], result["msgpack_file"]
