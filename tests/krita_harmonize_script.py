@@ -7,6 +7,7 @@ exports what the host test checks, then undoes once.  Config keys: selection
 [x, y, w, h], endpoint, settings {docker field: value}, out_dir, screenshot (optional path), cancel (bool).
 """
 import hashlib
+from array import array
 import os
 import sys
 import time
@@ -145,6 +146,19 @@ def run(ctx):
         if case.get("deselect"):
             doc.setSelection(None)
             doc.waitForDone()
+        if case.get("select"):
+            sel = Selection()
+            sel.select(*(case["select"] + [255]))
+            doc.setSelection(sel)
+            doc.waitForDone()
+        if case.get("color"):
+            model, depth = case["color"]
+            profile = doc.colorProfile() if model == "RGBA" else ""
+            converted = doc.setColorSpace(model, depth, profile)
+            doc.waitForDone()
+            pump(0.2)
+            if not converted or (doc.colorModel(), doc.colorDepth()) != (model, depth):
+                raise RuntimeError("could not convert the test document to %s/%s" % (model, depth))
         docker.endpoint.setText(case.get("endpoint", cfg["endpoint"]))
         docker.save()
         harmonize.LAST_RUN.clear()
@@ -159,12 +173,27 @@ def run(ctx):
             pump(0.05)
         pump(0.1)
         names = [n.name() for n in nodes(doc)]
-        res["scenarios"][case["name"]] = {"last_run": dict(harmonize.LAST_RUN), "names": names,
-                                          "busy": docker.ctl.busy(), "status": docker.status.text()}
+        out_case = res["scenarios"][case["name"]] = {
+            "last_run": dict(harmonize.LAST_RUN), "names": names, "busy": docker.ctl.busy(),
+            "status": docker.status.text(), "color": [doc.colorModel(), doc.colorDepth()]}
+        if (doc.colorModel(), doc.colorDepth()) == ("RGBA", "U8"):
+            out_case["unchanged"] = {name: digest(n, w, h) == before[name] for name, n in
+                                     (("Painting", background), ("Object", obj))}
+        layer = doc.nodeByName(harmonize.LAST_RUN.get("layer") or "-")
+        if layer is not None and case.get("measure"):
+            # mean |result - object| over the RGB samples inside the rect, in the layer's own depth
+            mx, my, mw, mh = case["measure"]
+            wide = layer.colorDepth() == "U16"
+            fmt = "H" if wide else "B"
+            got, ref = array(fmt), array(fmt)
+            got.frombytes(bytes(layer.pixelData(mx, my, mw, mh)))
+            ref.frombytes(bytes(obj.pixelData(mx, my, mw, mh)))
+            diffs = [abs(a - b) for i, (a, b) in enumerate(zip(got, ref)) if i % 4 != 3]
+            out_case["layer_depth"] = layer.colorDepth()
+            out_case["mean_change"] = sum(diffs) / float(len(diffs)) / (65535.0 if wide else 255.0)
+            out_case["opaque"] = all(a == (65535 if wide else 255) for a in got[3::4])
         if harmonize.LAST_RUN.get("state") == "done":
             app.action("edit_undo").trigger()
             doc.waitForDone()
             pump(0.2)
             res["scenarios"][case["name"]]["names_after_undo"] = [n.name() for n in nodes(doc)]
-    res["unchanged_at_end"] = {name: digest(n, w, h) == before[name] for name, n in
-                               (("Painting", background), ("Object", obj))}

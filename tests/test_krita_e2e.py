@@ -82,6 +82,11 @@ def install_plugin(home, extra=(), full=False):
     return resources / "pykrita" / "painterly_krita", r.stdout
 
 
+def inner(rect, margin=3):
+    x, y, w, h = rect
+    return [x + margin, y + margin, w - 2 * margin, h - 2 * margin]
+
+
 def write_scene(path):
     """An OpenRaster file: a painting and, above it, the pasted photo object on its own (active) layer."""
     yy, xx = np.mgrid[0:SIZE[1], 0:SIZE[0]]
@@ -210,6 +215,9 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
         {"name": "daemon_down", "endpoint": "tcp://127.0.0.1:%d" % free_port()},
         {"name": "cancel", "cancel": True},
         {"name": "no_selection", "deselect": True},     # the Object layer's alpha becomes the mask
+        {"name": "select_all", "select": [0, 0, SIZE[0], SIZE[1]]},     # full canvas = the whole layer
+        {"name": "rgba16", "select": SELECTION, "color": ["RGBA", "U16"], "measure": inner(SELECTION)},
+        {"name": "cmyk", "color": ["CMYKA", "U8"]},
     ]
     result, out, log = run_krita(apprig, tmp_path, home, daemon, hide_system_zmq=True, scenarios=scenarios)
     check_result(result, out)
@@ -233,7 +241,25 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
     x1, y1 = min(SIZE[0], x + w + 16), min(SIZE[1], y + h + 16)
     assert alpha["last_run"]["region"] == [x0, y0, x1 - x0, y1 - y0]
     assert alpha["names_after_undo"] == [n for n in before if n != "Selection Mask"]
-    assert result["unchanged_at_end"] == {"Painting": True, "Object": True}
+    assert alpha["unchanged"] == {"Painting": True, "Object": True}
+
+    whole = cases["select_all"]
+    assert whole["last_run"]["state"] == "done" and whole["last_run"]["mask_source"] == "whole layer", whole
+    assert whole["last_run"]["region"] == alpha["last_run"]["region"]      # the layer's painted area
+    assert whole["unchanged"] == {"Painting": True, "Object": True}
+
+    deep = cases["rgba16"]
+    assert deep["color"] == ["RGBA", "U16"]
+    assert deep["last_run"]["state"] == "done", deep
+    assert deep["layer_depth"] == "U16" and deep["opaque"]
+    assert deep["mean_change"] > 0.01, deep        # harmonized, not a copy of the object
+    assert deep["names_after_undo"] == [n for n in deep["names"]
+                                        if n not in (deep["last_run"]["layer"], "Painterly mask")]
+
+    cmyk = cases["cmyk"]
+    assert cmyk["last_run"]["state"] == "failed" and cmyk["last_run"]["code"] == "color_model", cmyk
+    assert "Convert Image Color Space" in cmyk["status"]
+    assert not any(n.startswith("Painterly") for n in cmyk["names"])
     assert result["last_run"]["zmq"] == "vendored"
     assert "/pykrita/painterly_krita/vendor/zmq/" in result["zmq_file"], result["zmq_file"]
     assert "/pykrita/painterly_krita/vendor/msgpack/" in result["msgpack_file"], result["msgpack_file"]

@@ -3,7 +3,8 @@ from krita import DockWidgetFactory, DockWidgetFactoryBase, Krita
 
 from .docker import DOCKER_ID, PainterlyDocker
 from .extension import PainterlyExtension
+from .qt_compat import enum
 
 Krita.instance().addExtension(PainterlyExtension(Krita.instance()))
 Krita.instance().addDockWidgetFactory(
-    DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, PainterlyDocker))
+    DockWidgetFactory(DOCKER_ID, enum(DockWidgetFactoryBase, "DockPosition", "DockRight"), PainterlyDocker))

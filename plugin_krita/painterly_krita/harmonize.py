@@ -306,20 +306,15 @@ def gather(doc, settings, client):
         tight = pixels.mask_bounds(alpha, layer_rect[2], layer_rect[3])
         if tight is None:
             raise UserError("empty_layer", "The active layer %r is fully transparent." % node.name())
-        if whole_layer:
-            mask_rect, mask_source = layer_rect, "whole layer"
-
-            def mask_for(rect):
-                return b"\xff" * (rect[2] * rect[3])
-        elif pixels.is_all(alpha) and layer_rect == canvas:
+        # Select All means the whole layer: everything painted on it, i.e. its alpha, as with no selection
+        if not whole_layer and pixels.is_all(alpha) and layer_rect == canvas:
             raise UserError("no_selection", "Nothing is selected and the active layer %r has no transparency: "
                             "select the pasted object (or the area to harmonize) first." % node.name())
-        else:
-            mask_rect = (layer_rect[0] + tight[0], layer_rect[1] + tight[1], tight[2], tight[3])
-            mask_source = "layer alpha"
+        mask_rect = (layer_rect[0] + tight[0], layer_rect[1] + tight[1], tight[2], tight[3])
+        mask_source = "whole layer" if whole_layer else "layer alpha"
 
-            def mask_for(rect):
-                return pixels.alpha_mask(node.pixelData(*rect), depth)
+        def mask_for(rect):
+            return pixels.alpha_mask(node.pixelData(*rect), depth)
 
     region = pixels.grow_rect(mask_rect, max(0, int(settings["context"])), canvas)
     x, y, w, h = region
@@ -545,6 +540,12 @@ class Controller(QtCore.QObject):
             images = dict((k, v) for k, v in req.images.items() if k in declared_inputs)
             limits = info.get("limits") or {}
             total = sum(im.width * im.height for im in images.values())
+            longest = max(max(im.width, im.height) for im in images.values())
+            if limits.get("max_side") and longest > limits["max_side"]:
+                bridge.failed.emit("too_large", "The region is %s, over the daemon's limit of %d px a side: select "
+                                   "a smaller area or lower the context margin."
+                                   % (pixels.fmt_size(req.region), limits["max_side"]))
+                return
             if limits.get("max_pixels") and total > limits["max_pixels"]:
                 bridge.failed.emit("too_large", "The region is %s (%d pixels with the style image), over the "
                                    "daemon's limit of %d: select a smaller area or lower the context margin."
@@ -609,8 +610,15 @@ class Controller(QtCore.QObject):
         self.running.emit(False)
         return req
 
+    def _document_open(self, req):
+        return any(d == req.doc for d in Krita.instance().documents())
+
     def _on_finished(self, result):
         req = self._finish()
+        if not self._document_open(req):
+            LAST_RUN.update(state="failed", code="closed", message="The document was closed before the job ended.")
+            self.say(LAST_RUN["message"])
+            return
         try:
             img = result.image
             if img.channels != 4 or img.depth != req.depth:
@@ -646,7 +654,7 @@ class Controller(QtCore.QObject):
         self.error(code, message, offer_start=(code == "unavailable"))
 
     def _remove_layer(self, req):
-        if req is None or getattr(req, "layer", None) is None:
+        if req is None or getattr(req, "layer", None) is None or not self._document_open(req):
             return
         try:
             req.layer.setLocked(False)
