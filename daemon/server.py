@@ -174,6 +174,10 @@ class Daemon:
         self.wake_address = f"inproc://painterly-wake-{id(self)}"
         self.wake_pull.bind(self.wake_address)
         self.running = True
+        self.store_queue = queue.Queue()
+        writer = threading.Thread(target=self.store_loop, name="result-writer", daemon=True)
+        writer.start()
+        self.workers.append(writer)
         for index, device in enumerate(self.worker_devices):
             thread = threading.Thread(target=self.worker_loop, args=(device,), name=f"worker-{device}", daemon=True)
             thread.start()
@@ -507,6 +511,29 @@ class Daemon:
         finally:
             wake.close(linger=0)
 
+    def store_loop(self):
+        """Write finished results to disk off the workers, so the next job starts at once."""
+        wake = self.context.socket(zmq.PUSH)
+        wake.connect(self.wake_address)
+        try:
+            while self.running:
+                try:
+                    job, header, data = self.store_queue.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                try:
+                    path = self.write_result(job.id, header, [data])
+                except OSError as exc:
+                    log.warning("could not store the result of job %s: %s", job.id, exc)
+                    continue
+                self.events.put(("stored", job, {"path": path}, []))
+                try:
+                    wake.send(b"", zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+        finally:
+            wake.close(linger=0)
+
     def run_job(self, job, device, emit):
         from painterly import engine
         start = time.monotonic()
@@ -557,10 +584,7 @@ class Daemon:
                 "queued_seconds": round((job.started or time.time()) - job.created, 4)}
         header = protocol.event(job.id, "done", image=image.descriptor(0), meta=meta)
         emit("done", job, header, [image.data])
-        try:
-            emit("stored", job, {"path": self.write_result(job.id, header, [image.data])})
-        except OSError as exc:
-            log.warning("could not store the result of job %s: %s", job.id, exc)
+        self.store_queue.put((job, header, image.data))
 
     def run_echo(self, job, emit):
         total = job.params["iterations"]
