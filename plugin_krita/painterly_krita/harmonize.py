@@ -148,8 +148,10 @@ def start_daemon(endpoint, device):
                         "the daemon yourself with: painterly daemon --endpoint %s" % endpoint)
     args = cmd + ["daemon", "--endpoint", endpoint, "--device", device or "auto", "--detach"]
     log("starting the daemon: %s" % " ".join(args))
+    # Krita's own Python settings (e.g. the AppImage's PYTHONHOME) must not leak into the daemon's Python
+    env = dict((k, v) for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH"))
     subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True)
+                     start_new_session=True, close_fds=True, env=env)
     return "Starting the painterly daemon on %s (device %s)..." % (endpoint, device or "auto")
 
 
