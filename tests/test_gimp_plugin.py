@@ -1,9 +1,12 @@
 """The GIMP 3 plug-in, end to end in real GIMP 3 (apprig chroot) against a real daemon on this host.
 
-One GIMP run (``gimp_run``) drives several scenarios non-interactively (plugin_gimp/testing/gimp_e2e_driver.py):
-8-bit harmonize with layer offsets, 16-bit, a pasted object layer whose alpha is the mask, and the error
-cases. Separate runs prove the vendored pyzmq/msgpack work with GIMP's own copies hidden, and render the
-interactive dialog under Xvfb for a screenshot. Skipped with the rig's reason when the chroot is missing.
+* ``gimp_run``: one gimp-console run drives several scenarios non-interactively
+  (plugin_gimp/testing/gimp_e2e_driver.py): 8-bit harmonize with layer offsets, 16-bit, a pasted object
+  layer whose alpha is the mask, and the error cases.  Its profile holds vendored pyzmq/msgpack and the
+  chroot's own copies are hidden, which proves the bundled wheels work in GIMP's Python.
+* ``gui_run``: GIMP with its GUI under Xvfb (gimp_gui_check.sh): the procedure runs, ONE Ctrl+Z is typed
+  into the image window and must take the whole result back; then the interactive dialog is screenshot.
+Skipped with the rig's reason when the chroot is missing.
 """
 import argparse
 import json
@@ -24,8 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from installer import gimp as gimp_installer  # noqa: E402
 
-DRIVER = REPO / "plugin_gimp" / "testing" / "gimp_e2e_driver.py"
-DIALOG_SCRIPT = REPO / "plugin_gimp" / "testing" / "gimp_dialog_shot.sh"
+TESTING = REPO / "plugin_gimp" / "testing"
+DRIVER = TESTING / "gimp_e2e_driver.py"
+GUI_FILES = ("gimp_gui_driver.py", "gimp_gui_check.sh", "x11_window_shot.py", "x11_send_key.py")
 SCREENSHOT = REPO / "docs" / "images" / "gimp_dialog.png"
 W, H = 96, 64
 CANVAS = [112, 80, 8, 10]            # the painting layer sits at offset (8, 10) in a larger canvas
@@ -129,9 +133,23 @@ def scenario(work, name, endpoint, **extra):
     return sc
 
 
+# An __init__ that fails, as for a package that is not installed (an empty folder would still import, as a
+# namespace package); bind-mounted inside the run's private mount namespace only.
+HIDE_SYSTEM_ZMQ = ("mkdir -p /tmp/hidden && echo 'raise ImportError(\"hidden by the test\")' > /tmp/hidden/__init__.py "
+                   "&& for m in zmq msgpack; do mount --bind /tmp/hidden /usr/lib/python3/dist-packages/$m || "
+                   "exit 97; done && exec \"$@\"")
+
+
 @pytest.fixture(scope="module")
 def gimp_run(rig, work, daemon):
-    profile = make_profile(rig, work / "profile")
+    """The plug-in installed with pyzmq/msgpack wheels for GIMP's Python 3.13 (when they can be downloaded),
+    the chroot's own copies hidden; then all scenarios in one GIMP run."""
+    try:
+        profile = make_profile(rig, work / "profile", "--gimp-vendor", "always", "--gimp-python-version", "3.13")
+        vendored, wrapper = None, lambda cmd: ["sh", "-c", HIDE_SYSTEM_ZMQ, "sh"] + cmd
+    except SystemExit as exc:        # no PyPI here: GIMP's own pyzmq, and the vendoring test skips
+        profile = make_profile(rig, work / "profile-plain")
+        vendored, wrapper = str(exc), None
     closed = "tcp://127.0.0.1:%d" % free_port()
     scenarios = [
         scenario(work, "harmonize8", daemon),
@@ -145,8 +163,10 @@ def gimp_run(rig, work, daemon):
         scenario(work, "daemon_down", closed),
     ]
     t0 = time.monotonic()
-    res, r = run_driver(rig, work, profile, scenarios, "main")
+    res, r = run_driver(rig, work, profile, scenarios, "main", wrapper=wrapper)
     res["seconds"] = time.monotonic() - t0
+    res["vendor_failure"] = vendored
+    res["profile"] = profile
     res["by_name"] = {sc["name"]: sc for sc in res["scenarios"]}
     res["log"] = (r.stdout + r.stderr).decode(errors="replace")
     return res
@@ -246,54 +266,65 @@ def test_main_run_is_quick(gimp_run):
 
 
 @pytest.mark.apprig
-def test_vendored_wheels_work_without_gimps_own_zmq(rig, work, daemon):
-    """Install with bundled pyzmq/msgpack for GIMP's Python 3.13, hide the system copies inside the run's
-    private mount namespace, and harmonize once."""
-    try:
-        profile = make_profile(rig, work / "profile-vendored", "--gimp-vendor", "always",
-                               "--gimp-python-version", "3.13")
-    except SystemExit as exc:
-        pytest.skip("cannot download pyzmq/msgpack wheels here: %s" % exc)
-    vendor = profile / "plug-ins" / "painterly-harmonize" / "vendor"
+def test_vendored_wheels_work_without_gimps_own_zmq(gimp_run):
+    """The main run had the chroot's pyzmq/msgpack hidden: the plug-in worked with the bundled wheels."""
+    if gimp_run["vendor_failure"]:
+        pytest.skip("cannot download pyzmq/msgpack wheels here: %s" % gimp_run["vendor_failure"])
+    vendor = gimp_run["profile"] / "plug-ins" / "painterly-harmonize" / "vendor"
     assert (vendor / "zmq").is_dir() and (vendor / "msgpack").is_dir()
-    # An __init__ that fails, as a package that is not installed would (an empty folder would still
-    # import, as a namespace package).
-    hide = ("mkdir -p /tmp/hidden && echo 'raise ImportError(\"hidden by the test\")' > /tmp/hidden/__init__.py "
-            "&& for m in zmq msgpack; do mount --bind /tmp/hidden /usr/lib/python3/dist-packages/$m || exit 97; "
-            "done && exec \"$@\"")
-    res, r = run_driver(rig, work, profile, [scenario(work, "vendored", daemon)], "vendored",
-                        wrapper=lambda cmd: ["sh", "-c", hide, "sh"] + cmd)
-    assert res["driver_has_zmq"] is False, "the system pyzmq was not hidden"
-    sc = res["scenarios"][0]
-    assert sc["status"] == "success", sc["message"]
-    assert sc["added"] == [NEW_NAME] and sc["original_unchanged"]
+    assert gimp_run["driver_has_zmq"] is False, "the system pyzmq was not hidden"
+    assert gimp_run["by_name"]["harmonize8"]["status"] == "success"
 
+
+
+@pytest.fixture(scope="module")
+def gui_run(rig, work, daemon):
+    profile = make_profile(rig, work / "profile-gui")
+    gui = work / "gui"
+    gui.mkdir()
+    for name in GUI_FILES:
+        (gui / name).write_bytes((TESTING / name).read_bytes())
+    sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
+    (gui / "cfg.json").write_text(json.dumps({
+        "input": str(work / "in.png"), "selection": sel_local, "procedure": "plug-in-painterly-harmonize",
+        "dir": str(gui), "result": str(gui / "result.json"),
+        "args": {"method": "harmonize", "endpoint": daemon, "quality": "preview", "params-json": FAST}}))
+    png = gui / "gimp_dialog.png"
+    r = rig.run("/apprig/bin/apprig-xvfb-run", "sh", gui / "gimp_gui_check.sh", gui, png, share=[work],
+                env={"GIMP3_DIRECTORY": profile, "PAINTERLY_GIMP_GUI": gui / "cfg.json",
+                     "GDK_CORE_DEVICE_EVENTS": "1"}, timeout=200)
+    log = (gui / "gimp-gui.log").read_text(errors="replace") if (gui / "gimp-gui.log").exists() else ""
+    result = json.loads((gui / "result.json").read_text()) if (gui / "result.json").exists() else {}
+    return {"rc": r.returncode, "out": r.stdout.decode(errors="replace"),
+            "err": r.stderr.decode(errors="replace"), "log": log, "result": result, "png": png}
 
 
 @pytest.mark.apprig
-def test_interactive_dialog_screenshot(rig, work):
-    """GIMP with its GUI under Xvfb: run the procedure INTERACTIVELY so the GimpUi dialog opens, find it
-    by its title and screenshot it.  PAINTERLY_UPDATE_SCREENSHOTS=1 copies it to docs/images/."""
-    profile = make_profile(rig, work / "profile-dialog")
-    shot = work / "shot"
-    shot.mkdir()
-    for name in ("gimp_dialog_driver.py", "x11_window_shot.py", "gimp_dialog_shot.sh"):
-        (shot / name).write_bytes((DRIVER.parent / name).read_bytes())
-    (shot / "cfg.json").write_text(json.dumps({"input": str(work / "in.png"), "selection": [34, 18, 30, 26],
-                                               "procedure": "plug-in-painterly-harmonize"}))
-    png = shot / "gimp_dialog.png"
-    r = rig.run("/apprig/bin/apprig-xvfb-run", "sh", shot / "gimp_dialog_shot.sh", shot, png, share=[work],
-                env={"GIMP3_DIRECTORY": profile, "PAINTERLY_GIMP_DIALOG": shot / "cfg.json"}, timeout=200)
-    log = (shot / "gimp-gui.log").read_text(errors="replace") if (shot / "gimp-gui.log").exists() else ""
-    assert r.returncode == 0, r.stderr.decode()[-2000:] + log[-2000:]
-    assert "'Painterly: Harmonize Selection'" in r.stdout.decode()
-    assert "Traceback" not in log and "mnemonic" not in log, log[-2000:]
-    img = np.asarray(Image.open(png).convert("RGB"))
+def test_one_undo_step_takes_the_whole_result_back(gui_run):
+    res = gui_run["result"]
+    assert res.get("status") == "ok", res.get("error") or gui_run["err"][-2000:] + gui_run["log"][-2000:]
+    assert res["run_status"] == "success"
+    assert res["layers_after_run"] == [NEW_NAME, "Background"]
+    assert "sent to" in gui_run["out"], gui_run["err"][-2000:]
+    # One Ctrl+Z: the new layer is gone (its insertion, pixels and offsets were one undo group) and the
+    # selection made before the filter is still there (the undo went no further).
+    assert res["layers_after_undo"] == ["Background"]
+    assert res["selection_kept"] and res["original_unchanged"]
+
+
+@pytest.mark.apprig
+def test_interactive_dialog_screenshot(gui_run):
+    """The procedure run INTERACTIVELY opens its GimpUi dialog; it is found by its title and screenshot.
+    PAINTERLY_UPDATE_SCREENSHOTS=1 copies the picture to docs/images/."""
+    assert gui_run["rc"] == 0, gui_run["err"][-2000:] + gui_run["log"][-2000:]
+    assert "'Painterly: Harmonize Selection'" in gui_run["out"]
+    assert "Traceback" not in gui_run["log"] and "mnemonic" not in gui_run["log"], gui_run["log"][-2000:]
+    img = np.asarray(Image.open(gui_run["png"]).convert("RGB"))
     assert img.shape[0] > 200 and img.shape[1] > 300, img.shape
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20, "the dialog looks blank"
     if os.environ.get("PAINTERLY_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        SCREENSHOT.write_bytes(png.read_bytes())
+        SCREENSHOT.write_bytes(gui_run["png"].read_bytes())
 
 
 def test_cancel_watcher_cancels_the_job_when_the_plugin_dies(daemon, tmp_path):

@@ -62,19 +62,45 @@ def windows(dpy, win):
         yield from windows(dpy, kid)
 
 
+x11.XInternAtom.restype = ctypes.c_ulong
+x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+x11.XGetWindowProperty.argtypes = [ctypes.c_void_p, Window, ctypes.c_ulong, ctypes.c_long, ctypes.c_long,
+                                   ctypes.c_int, ctypes.c_ulong, ctypes.POINTER(ctypes.c_ulong),
+                                   ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_ulong),
+                                   ctypes.POINTER(ctypes.c_ulong), ctypes.POINTER(ctypes.c_void_p)]
+
+
+def title_of(dpy, win):
+    """_NET_WM_NAME (UTF-8, what GTK sets) or else WM_NAME; None when the window has neither."""
+    prop = ctypes.c_void_p()
+    actual, fmt, n, after = ctypes.c_ulong(), ctypes.c_int(), ctypes.c_ulong(), ctypes.c_ulong()
+    net_wm_name = x11.XInternAtom(dpy, b"_NET_WM_NAME", False)
+    utf8 = x11.XInternAtom(dpy, b"UTF8_STRING", False)
+    if x11.XGetWindowProperty(dpy, win, net_wm_name, 0, 1024, False, utf8, ctypes.byref(actual),
+                              ctypes.byref(fmt), ctypes.byref(n), ctypes.byref(after),
+                              ctypes.byref(prop)) == 0 and prop.value:
+        title = ctypes.string_at(prop.value, n.value).decode("utf-8", "replace")
+        x11.XFree(prop)
+        if title:
+            return title
+    name = ctypes.c_char_p()
+    if x11.XFetchName(dpy, win, ctypes.byref(name)) and name.value:
+        return name.value.decode("utf-8", "replace")
+    return None
+
+
 def find(dpy, title_part):
     root = x11.XDefaultRootWindow(dpy)
     for win in windows(dpy, root):
-        name = ctypes.c_char_p()
-        if x11.XFetchName(dpy, win, ctypes.byref(name)) and name.value:
-            title = name.value.decode("utf-8", "replace")
+        title = title_of(dpy, win)
+        if title:
             attrs = XWindowAttributes()
             x11.XGetWindowAttributes(dpy, win, ctypes.byref(attrs))
             if title_part in title and attrs.map_state == IS_VIEWABLE and attrs.width > 50:
                 x, y, child = ctypes.c_int(), ctypes.c_int(), Window()
                 x11.XTranslateCoordinates(dpy, win, root, 0, 0, ctypes.byref(x), ctypes.byref(y),
                                           ctypes.byref(child))
-                return title, (x.value, y.value, attrs.width, attrs.height)
+                return title, (x.value, y.value, attrs.width, attrs.height), win
     return None
 
 
@@ -92,7 +118,7 @@ def main(title_part, out, timeout=90.0):
         print("x11_window_shot: no window titled *%s* within %.0f s" % (title_part, timeout), file=sys.stderr)
         return 1
     time.sleep(3.0)                       # let it finish drawing (previews, choosers)
-    title, (x, y, w, h) = find(dpy, title_part) or found
+    title, (x, y, w, h), _ = find(dpy, title_part) or found
     root = Gdk.get_default_root_window()
     Gdk.pixbuf_get_from_window(root, x, y, w, h).savev(out, "png", [], [])
     Gdk.pixbuf_get_from_window(root, 0, 0, root.get_width(), root.get_height()).savev(
