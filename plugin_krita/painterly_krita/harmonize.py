@@ -103,9 +103,9 @@ def load_client():
     try:
         from . import painterly_client
     except ImportError as exc:
-        raise UserError("missing_dependency",
-                        "Painterly cannot talk to its daemon: %s. Run install.py again so it installs "
-                        "pyzmq and msgpack for Krita's Python." % exc)
+        what = "pyzmq/msgpack for Krita's Python" if not _have_messaging() else "the daemon client"
+        raise UserError("missing_dependency", "Painterly cannot talk to its daemon (%s). Run install.py again "
+                        "so it installs %s." % (exc, what))
     return painterly_client
 
 
