@@ -125,3 +125,19 @@ def test_cli_photo(tmp_path, images):
     assert code == 0 and engine.load_image(out).size == (48, 40)
     assert main(["photo", str(tmp_path / "content.png"), str(tmp_path / "style.png"), "-o", str(out),
                  "--content-seg", str(tmp_path / "content_seg.png"), "--quiet"]) == 2
+
+
+def test_harmonizing_a_selection_with_its_own_photo_takes_the_look_of_the_surroundings():
+    photo = np.zeros((40, 48, 3), np.float32)
+    photo[...] = (0.8, 0.3, 0.2)                              # warm surroundings
+    photo[14:26, 16:32] = (0.2, 0.4, 0.9)                     # a pasted cold object
+    photo += 0.03 * np.random.default_rng(5).random(photo.shape).astype(np.float32)
+    mask = np.zeros((40, 48), np.float32)
+    mask[14:26, 16:32] = 1
+    out = engine.run("photo", {"content": photo, "style": photo, "mask": mask},
+                     dict(FAST, dilation=1, feather=1.0), device="cpu")
+    inside = out[17:23, 19:29].mean(axis=(0, 1))
+    assert inside[0] > inside[2]                             # the object turned warm
+    with pytest.raises(ParameterError, match="whole photo"):
+        engine.run("photo", {"content": photo, "style": photo, "mask": np.ones((40, 48), np.float32)},
+                   FAST, device="cpu")

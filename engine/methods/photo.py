@@ -213,7 +213,14 @@ def run_photo(inputs: dict, params: dict, ctx: RunContext) -> Output:
         # Only the (slightly grown) selection takes the style's look; the losses see it at working size.
         loss_mask = masklib.dilate(mask_np, max(1, round(params["dilation"] / 2)))
         small = resize(torch.from_numpy(loss_mask)[None, None], size)[0, 0].clamp(0, 1).numpy()
-        labels = [LabelPair(p.name, p.content * small, p.style) for p in labels]
+        style_keep = np.ones(style_size, np.float32)
+        if style_np.shape == content_np.shape and np.array_equal(style_np, content_np):
+            # Harmonizing a selection with its own photo: the look comes from around the selection only.
+            grown = masklib.dilate(mask_np, params["dilation"] + 2)
+            style_keep = 1.0 - resize(torch.from_numpy(grown)[None, None], style_size)[0, 0].clamp(0, 1).numpy()
+            if style_keep.sum() < 16:
+                raise ParameterError("the selection covers the whole photo: nothing is left to take the look from")
+        labels = [LabelPair(p.name, p.content * small, p.style * style_keep) for p in labels]
         weights = masklib.blend_weights(mask_np, params["dilation"], params["feather"])
 
     result, laplacian = stylize_photo(content, style, labels, params, ctx)
