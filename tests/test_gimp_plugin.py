@@ -72,26 +72,44 @@ def work(tmp_path_factory):
     return work
 
 
+class Daemon:
+    """The real daemon on a free port; it starts (torch import, weights) while GIMP profiles are made."""
+
+    def __init__(self, work):
+        self.endpoint = "tcp://127.0.0.1:%d" % free_port()
+        self.log_path = work / "daemon.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", self.endpoint,
+             "--device", "cpu", "--threads", "1", "--max-pixels", str(MAX_PIXELS)],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+
+    def ready(self):
+        deadline = time.monotonic() + 180
+        while "listening on" not in self.log_path.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                pytest.fail("daemon did not start:\n" + self.log_path.read_text()[-3000:])
+            time.sleep(0.2)
+        return self.endpoint
+
+
 @pytest.fixture(scope="module")
-def daemon(work):
-    endpoint = "tcp://127.0.0.1:%d" % free_port()
-    log = open(work / "daemon.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", endpoint,
-                             "--device", "cpu", "--threads", "1", "--max-pixels", str(MAX_PIXELS)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    deadline = time.monotonic() + 180
-    while "listening on" not in (work / "daemon.log").read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("daemon did not start:\n" + (work / "daemon.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield endpoint
+def daemon_process(work):
+    started = Daemon(work)
+    yield started
+    proc, log = started.proc, started.log
     proc.terminate()
     try:
         proc.wait(20)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(scope="module")
+def daemon(daemon_process):
+    return daemon_process.ready()
 
 
 def install_args(*argv):
@@ -141,7 +159,7 @@ HIDE_SYSTEM_ZMQ = ("mkdir -p /tmp/hidden && echo 'raise ImportError(\"hidden by 
 
 
 @pytest.fixture(scope="module")
-def gimp_run(rig, work, daemon):
+def gimp_run(rig, work, daemon_process):
     """The plug-in installed with pyzmq/msgpack wheels for GIMP's Python 3.13 (when they can be downloaded),
     the chroot's own copies hidden; then all scenarios in one GIMP run."""
     try:
@@ -150,6 +168,7 @@ def gimp_run(rig, work, daemon):
     except SystemExit as exc:        # no PyPI here: GIMP's own pyzmq, and the vendoring test skips
         profile = make_profile(rig, work / "profile-plain")
         vendored, wrapper = str(exc), None
+    daemon = daemon_process.ready()
     closed = "tcp://127.0.0.1:%d" % free_port()
     scenarios = [
         scenario(work, "harmonize8", daemon),
@@ -278,8 +297,9 @@ def test_vendored_wheels_work_without_gimps_own_zmq(gimp_run):
 
 
 @pytest.fixture(scope="module")
-def gui_run(rig, work, daemon):
+def gui_run(rig, work, daemon_process):
     profile = make_profile(rig, work / "profile-gui")
+    daemon = daemon_process.ready()
     gui = work / "gui"
     gui.mkdir()
     for name in GUI_FILES:
