@@ -34,7 +34,8 @@ from painterly.engine.imageio import load_image, save_image
 from painterly.engine.matting import affine_upsample, matting_smooth
 from painterly.engine.methods import RunContext, get_method
 from painterly.engine.methods.gatys import to_numpy, to_tensor, working_size
-from painterly.engine.methods.photo import stylize_photo
+from painterly.engine.features import get_extractor
+from painterly.engine.methods.photo import CONTENT_LAYER, NETWORK, STYLE_LAYERS, stylize_photo
 from painterly.engine.pyramid import resize
 from painterly.engine.segmentation import label_pairs
 
@@ -114,9 +115,14 @@ def run_example(ex: str, params: dict, device: torch.device) -> dict:
     t_opt = time.perf_counter() - start
 
     stage1_up = affine_upsample(content_small, to_numpy(stage1), content_np)
-    variants = {"content": content_np, "stage1": stage1_up, "ours": ours, "ours_fast": fast, "paper": paper}
+    # Plain interpolation instead of the affine upsampling shows what the photorealism term does alone.
+    bicubic = lambda small: to_numpy(resize(small.contiguous(), content_np.shape[:2]))
+    variants = {"content": content_np, "stage1": stage1_up, "ours": ours, "ours_fast": fast, "paper": paper,
+                "stage1_bicubic": bicubic(stage1), "ours_bicubic": bicubic(optimised)}
     row = {"example": ex, "size": f"{size[1]}x{size[0]}",
-           "time_ours": t_stage1 + t_opt, "time_fast": t_stage1 + t_fast, "time_stage1": t_stage1}
+           "time_ours": t_stage1 + t_opt, "time_fast": t_stage1 + t_fast, "time_stage1": t_stage1,
+           "s_per_iter_stage1": t_stage1 / max(1, params["iterations"]),
+           "s_per_iter_stage2": t_opt / max(1, params["photo_iterations"])}
     for name, img in variants.items():
         row[f"structure_{name}"] = structure_score(img, content_np)
         row[f"colour_{name}"] = colour_distance(img, style_np, full_pairs)
@@ -137,20 +143,28 @@ def run_example(ex: str, params: dict, device: torch.device) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    names = ("content", "stage1", "ours", "ours_fast", "paper")
+    names = ("content", "stage1_bicubic", "ours_bicubic", "stage1", "ours", "ours_fast", "paper")
     print("\nstructure = SSIM of gradient magnitudes vs the content (higher = better, 1 = identical edges)")
     print("colour    = Lab mean+std distance to the style per label, area-weighted (lower = closer to the style)")
-    header = f"{'ex':>3} {'size':>8} " + " ".join(f"{'S_' + n:>11}" for n in names) + " " + \
-        " ".join(f"{'C_' + n:>11}" for n in names) + f" {'t_ours':>7} {'t_fast':>7}"
-    print(header)
+    print("stage1 = no photorealism term; ours = paper's two stages; ours_fast = stage 1 + closed-form smoothing;")
+    print("*_bicubic = working-size result interpolated (no affine upsampling); times in s (stage 1 shared)")
+    mean = lambda key: float(np.mean([r[key] for r in rows]))
+    for title, prefix, fmt in (("structure (higher = better)", "structure_", "{:6.3f}"),
+                               ("colour distance (lower = closer to the style)", "colour_", "{:6.2f}")):
+        print(f"\n{title}")
+        print(f"{'ex':>4} {'size':>8} " + " ".join(f"{n:>14}" for n in names))
+        for r in rows:
+            print(f"{r['example']:>4} {r['size']:>8} " + " ".join(f"{fmt.format(r[prefix + n]):>14}" for n in names))
+        if rows:
+            print(f"{'avg':>4} {'':>8} " + " ".join(f"{fmt.format(mean(prefix + n)):>14}" for n in names))
+    print("\ntime (s)")
+    print(f"{'ex':>4} {'ours':>8} {'fast':>8} {'stage1':>8} {'s/it st1':>9} {'s/it st2':>9}")
     for r in rows:
-        print(f"{r['example']:>3} {r['size']:>8} " + " ".join(f"{r['structure_' + n]:11.3f}" for n in names) + " "
-              + " ".join(f"{r['colour_' + n]:11.2f}" for n in names) + f" {r['time_ours']:7.1f} {r['time_fast']:7.1f}")
+        print(f"{r['example']:>4} {r['time_ours']:8.1f} {r['time_fast']:8.1f} {r['time_stage1']:8.1f} "
+              f"{r['s_per_iter_stage1']:9.2f} {r['s_per_iter_stage2']:9.2f}")
     if rows:
-        mean = lambda key: float(np.mean([r[key] for r in rows]))
-        print(f"{'avg':>3} {'':>8} " + " ".join(f"{mean('structure_' + n):11.3f}" for n in names) + " "
-              + " ".join(f"{mean('colour_' + n):11.2f}" for n in names)
-              + f" {mean('time_ours'):7.1f} {mean('time_fast'):7.1f}")
+        print(f"{'avg':>4} {mean('time_ours'):8.1f} {mean('time_fast'):8.1f} {mean('time_stage1'):8.1f} "
+              f"{mean('s_per_iter_stage1'):9.2f} {mean('s_per_iter_stage2'):9.2f}")
 
 
 def main(argv=None) -> int:
@@ -163,6 +177,7 @@ def main(argv=None) -> int:
     parser.add_argument("--smoothness", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--table-only", action="store_true", help="print the table of the last run's rows.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not DATA.is_dir():
@@ -177,7 +192,10 @@ def main(argv=None) -> int:
     params = get_method("photo").resolve_params(overrides)
     print("params:", json.dumps(params), flush=True)
     rows = []
-    OUT.mkdir(parents=True, exist_ok=True)
+    get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, NETWORK, params["pool"], torch.device(args.device))  # not timed
+    if args.table_only:
+        print_table(json.loads((OUT / "rows.json").read_text()))
+        return 0
     for ex in examples:
         row = run_example(ex, params, torch.device(args.device))
         rows.append(row)
