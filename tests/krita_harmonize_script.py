@@ -148,7 +148,7 @@ def run(ctx):
             doc.waitForDone()
         if case.get("select"):
             sel = Selection()
-            sel.select(*(case["select"] + [255]))
+            sel.select(*(case["select"] + [case.get("value", 255)]))
             doc.setSelection(sel)
             doc.waitForDone()
         if case.get("color"):
@@ -192,6 +192,9 @@ def run(ctx):
             out_case["layer_depth"] = layer.colorDepth()
             out_case["mean_change"] = sum(diffs) / float(len(diffs)) / (65535.0 if wide else 255.0)
             out_case["opaque"] = all(a == (65535 if wide else 255) for a in got[3::4])
+            shown = array(fmt)
+            shown.frombytes(bytes(layer.projectionPixelData(mx, my, mw, mh)))   # through its transparency mask
+            out_case["shown_alpha"] = sum(shown[3::4]) / float(len(shown) // 4) / (65535.0 if wide else 255.0)
         if harmonize.LAST_RUN.get("state") == "done":
             app.action("edit_undo").trigger()
             doc.waitForDone()

@@ -216,6 +216,7 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
         {"name": "cancel", "cancel": True},
         {"name": "no_selection", "deselect": True},     # the Object layer's alpha becomes the mask
         {"name": "select_all", "select": [0, 0, SIZE[0], SIZE[1]]},     # full canvas = the whole layer
+        {"name": "soft", "select": SELECTION, "value": 128, "measure": inner(SELECTION)},
         {"name": "rgba16", "select": SELECTION, "color": ["RGBA", "U16"], "measure": inner(SELECTION)},
         {"name": "cmyk", "color": ["CMYKA", "U8"]},
     ]
@@ -248,10 +249,16 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
     assert whole["last_run"]["region"] == alpha["last_run"]["region"]      # the layer's painted area
     assert whole["unchanged"] == {"Painting": True, "Object": True}
 
+    soft = cases["soft"]
+    assert soft["last_run"]["state"] == "done", soft
+    assert soft["last_run"]["mask_max"] == 128 and soft["last_run"]["mask_soft"]
+    assert abs(soft["shown_alpha"] - 128 / 255) < 0.05, soft      # the layer shows through a half mask
+    assert soft["unchanged"] == {"Painting": True, "Object": True}
+
     deep = cases["rgba16"]
     assert deep["color"] == ["RGBA", "U16"]
     assert deep["last_run"]["state"] == "done", deep
-    assert deep["layer_depth"] == "U16" and deep["opaque"]
+    assert deep["layer_depth"] == "U16" and deep["opaque"] and deep["shown_alpha"] > 0.99
     assert deep["mean_change"] > 0.01, deep        # harmonized, not a copy of the object
     assert deep["names_after_undo"] == [n for n in deep["names"]
                                         if n not in (deep["last_run"]["layer"], "Painterly mask")]

@@ -372,11 +372,17 @@ def layer_name(req):
     return "%s (%s)" % (METHOD_LABELS[req.method], ", ".join(parts))
 
 
+# every selected level -> fully selected: the result's own alpha already carries a soft selection's levels
+COVERAGE = bytes([0] + [255] * 255)
+
+
 def compositing_selection(req):
-    """The selection the new layer is masked with: the job's mask grown and feathered by Krita."""
+    """The selection the new layer is masked with: where the job's mask is non-zero, grown and feathered
+    by Krita.  It bounds the result and softens its edge; soft levels inside come from the result's alpha
+    (masking with the soft levels again would square them)."""
     x, y, w, h = req.region
     sel = Selection()
-    sel.setPixelData(req.mask, x, y, w, h)
+    sel.setPixelData(bytes(req.mask).translate(COVERAGE), x, y, w, h)
     grow, feather = int(req.settings["grow"]), int(req.settings["feather"])
     if grow > 0:
         sel.grow(grow, grow)
@@ -499,6 +505,8 @@ class Controller(QtCore.QObject):
         doc = Krita.instance().activeDocument()
         req = gather(doc, settings, client_mod)
         endpoint = endpoint_of(settings)
+        LAST_RUN.update(mask_max=max(req.mask) if req.mask else 0,
+                        mask_soft=len(req.mask.translate(None, b"\x00\xff")) > 0)
         LAST_RUN.update(region=list(req.region), mask_source=req.mask_source, method=req.method,
                         engine_method=req.engine_method, zmq=zmq_origin(), endpoint=endpoint)
 
