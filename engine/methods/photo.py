@@ -13,6 +13,7 @@ tv_weight 1e-3, λ 1e4 — the reference's weights are absolute, not relative to
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
@@ -153,7 +154,7 @@ def _labels_at(labels: list[LabelPair], content_hw, style_hw) -> list[LabelPair]
 
 def stylize_photo(content: torch.Tensor, style: torch.Tensor, labels: list[LabelPair], params: dict,
                   ctx: RunContext, stage1_result: torch.Tensor | None = None
-                  ) -> tuple[torch.Tensor, np.ndarray | None]:
+                  ) -> tuple[torch.Tensor, sp.csr_matrix | None]:
     """Both stages at the working size; returns the result (1×3×H×W) and the content's Laplacian
     (scipy CSR, or None when no stage needed it). ``stage1_result`` skips stage 1 (to compare variants
     from one stage-1 run)."""
