@@ -69,7 +69,7 @@ PROCEDURES = {
 METHOD_LABELS = {"harmonize": "Deep painterly harmonization", "masked": "Local style transfer (masked)",
                  "global": "Global style transfer", "photo": "Photorealistic style transfer"}
 QUALITIES = (("preview", "Preview (fast)"), ("final", "Final (slow)"))
-DIALOG_ARGS = ["method", "style-layer", "strength", "quality", "endpoint"]
+DIALOG_ARGS = ["method", "style-layer", "sample-merged", "strength", "quality", "endpoint"]
 MAX_CONTEXT = 4096
 AUTO_CONTEXT = -1
 # Inputs that must cover the same canvas rectangle as the base input (the engine says "same size").
@@ -204,8 +204,18 @@ def buffer_at(client_mod, layer, like, fmt, depth):
                                   x=like.x, y=like.y)
 
 
+def visible_buffer(client_mod, image, like, fmt, depth):
+    """What is visible (all layers merged, as GIMP composites them) over the canvas rectangle of ``like``:
+    the composite to harmonize when the object was pasted as its own layer."""
+    visible = Gimp.Layer.new_from_visible(image, image, "painterly visible")
+    try:
+        return buffer_at(client_mod, visible, like, fmt, depth)
+    finally:
+        visible.delete()            # never added to the image: no undo step, nothing left behind
+
+
 def build_images(client_mod, method_info, req, image, drawable, style_layer, seg_layers, fmt, depth,
-                 harmonizing=False):
+                 harmonizing=False, sample_merged=False):
     """The method's inputs, named as the engine declares them (from the daemon's handshake)."""
     same_region = SAME_REGION_INPUTS.get(method_info["name"], ())
     names = [i["name"] for i in method_info["inputs"]]
@@ -213,6 +223,8 @@ def build_images(client_mod, method_info, req, image, drawable, style_layer, seg
     base = names[0] if names else "content"
     base = "composite" if "composite" in names else ("content" if "content" in names else base)
     images = {base: buffer_of(client_mod, drawable, req.region, fmt, depth)}
+    if sample_merged:
+        images[base] = visible_buffer(client_mod, image, images[base], fmt, depth)
     x, y, w, h = req.region
     if "mask" in names and req.mask is not None:
         images["mask"] = client_mod.ImageBuffer(w, h, 1, 8, req.mask, x=images[base].x, y=images[base].y)
@@ -229,6 +241,8 @@ def build_images(client_mod, method_info, req, image, drawable, style_layer, seg
             # Harmonize: the painting is the layer the object was pasted into.
             images["style"] = buffer_of(client_mod, drawable, (0, 0, drawable.get_width(), drawable.get_height()),
                                         fmt, depth)
+            if sample_merged:
+                images["style"] = visible_buffer(client_mod, image, images["style"], fmt, depth)
         elif "style" in required:
             raise PlugInError("Choose the style source: the layer holding the painting (or photo) whose style "
                               "should be used.")
@@ -456,7 +470,8 @@ def run(procedure, run_mode, image, drawables, config, data):
             req = gather_region(image, drawable, spec["needs_mask"], config.get_property("context"))
             fmt, depth = pixel_format(image)
             images = build_images(client_mod, method_info, req, image, drawable, style_layer, seg_layers,
-                                  fmt, depth, harmonizing=spec["needs_mask"])
+                                  fmt, depth, harmonizing=spec["needs_mask"],
+                                  sample_merged=config.get_property("sample-merged"))
             check_size(images, info.get("limits") or {})
             params = build_params(method_info, config)
             result = run_job(client_mod, client, endpoint, method, params, images, spec["verb"])
@@ -543,6 +558,10 @@ class PainterlyHarmonize(Gimp.PlugIn):
             procedure.add_layer_argument("style-seg-layer", "S_tyle segmentation",
                                          "Colour-labelled segmentation of the style layer (optional)",
                                          True, GObject.ParamFlags.READWRITE)
+        procedure.add_boolean_argument("sample-merged", "Sample m_erged",
+                                       "Send what is visible (all layers) as the picture to work on, e.g. an "
+                                       "object pasted as its own layer over the painting",
+                                       spec["needs_mask"], GObject.ParamFlags.READWRITE)
         procedure.add_double_argument("strength", "Stren_gth", "How strongly the style is applied (0..1)",
                                       0.0, 1.0, 0.5, GObject.ParamFlags.READWRITE)
         qualities = Gimp.Choice.new()
