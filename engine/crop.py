@@ -44,13 +44,15 @@ def _work_size(box: Box, scale: float, multiple: int) -> tuple:
 
 
 def plan_crop(mask: np.ndarray, size: int, reach: int, context: float = 0.5, margin: int = 16,
-              multiple: int = 8, max_context_pixels: int = 700 * 700) -> CropPlan:
+              multiple: int = 8, max_context_pixels: int = 700 * 700,
+              max_region_pixels: int | None = None) -> CropPlan:
     """Plan the crops for a job.
 
     ``reach``: how far (canvas px) the result may extend beyond the mask (dilation + feather).
     ``context``: painting context around the blend support, as a fraction of its longest side.
     ``size``: the longest side of the context at working resolution (never upscaled).
     ``margin``: working pixels around the blend support inside the optimised region.
+    ``max_region_pixels``: working pixels of the optimised region at most (the cost of an iteration).
     """
     hw = mask.shape
     support = masklib.bounding_box(mask, margin=reach + 1)
@@ -58,6 +60,9 @@ def plan_crop(mask: np.ndarray, size: int, reach: int, context: float = 0.5, mar
     context_box = _grow(support, int(math.ceil(context * longest)), hw)
     ch, cw = context_box[2] - context_box[0], context_box[3] - context_box[1]
     scale = min(1.0, size / max(ch, cw), math.sqrt(max_context_pixels / (ch * cw)))
+    if max_region_pixels:
+        sh, sw = support[2] - support[0], support[3] - support[1]
+        scale = min(scale, math.sqrt(max_region_pixels / ((sh + 2 * margin) * (sw + 2 * margin))))
     region_box = _grow(support, int(math.ceil(margin / scale)), hw)
     return CropPlan(region_box, context_box, scale, _work_size(region_box, scale, multiple),
                     _work_size(context_box, scale, multiple))

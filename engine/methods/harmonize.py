@@ -40,14 +40,17 @@ PASS2_HIST_LAYERS = ("relu1_1", "relu4_1")
 MATCH_LAYER = "relu4_1"
 ALL_LAYERS = PASS2_STYLE_LAYERS
 # Relative loss terms (each divided by its target's magnitude) times these and the painting's style level.
-STYLE_SCALE = 0.4
-HIST_SCALE = 0.4
+STYLE_SCALE = 0.45
+HIST_SCALE = 0.45
 
 # Per quality: working size (longest side of the painting context), iterations of each pass, the
 # scale of pass 1 relative to the working size, and whether to re-synthesise texture afterwards.
+# ``region_pixels`` caps the optimised area (the cost of one iteration) for very large objects.
 PRESETS = {
-    "preview": {"size": 320, "pass1": 40, "pass2": 25, "pass1_scale": 1.0, "resynthesis": 0.0},
-    "final": {"size": 700, "pass1": 120, "pass2": 100, "pass1_scale": 0.5, "resynthesis": 0.0},
+    "preview": {"size": 224, "pass1": 20, "pass2": 12, "pass1_scale": 1.0, "resynthesis": 0.0,
+                "region_pixels": 128 * 128},
+    "final": {"size": 700, "pass1": 100, "pass2": 70, "pass1_scale": 0.5, "resynthesis": 0.0,
+              "region_pixels": 300 * 300},
 }
 
 
@@ -209,7 +212,8 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
         pass1_iters = max(1, int(round(params["iterations"] * share)))
         pass2_iters = max(0, params["iterations"] - pass1_iters)
     reach = params["dilation"] + int(math.ceil(params["feather"]))
-    plan = croplib.plan_crop(mask_np, size, reach, context=params["context"])
+    plan = croplib.plan_crop(mask_np, size, reach, context=params["context"],
+                             max_region_pixels=preset["region_pixels"] if not params["size"] else None)
     dev = ctx.device
 
     # Full-resolution blend weights, computed on the region only (they are 0 beyond ``reach``).
