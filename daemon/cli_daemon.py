@@ -102,7 +102,10 @@ def daemon_detach(args) -> int:
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                                 start_new_session=True)
-    token = read_token(str(args.token_file or default_token_file())) if args.auth == "token" else None
+    token = None
+    if args.auth == "token":  # made here, not by the child, so this process can handshake with it
+        from .server import write_token_file
+        token = write_token_file(args.token_file or default_token_file())
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -116,8 +119,8 @@ def daemon_detach(args) -> int:
             return 0
         except DaemonUnavailable:
             time.sleep(0.5)
-    print(f"painterly: error: the daemon (pid {proc.pid}) did not answer within 120 s; see {log_path}",
-          file=sys.stderr)
+    proc.kill()
+    print(f"painterly: error: the daemon did not answer within 120 s, stopped it; see {log_path}", file=sys.stderr)
     return 1
 
 

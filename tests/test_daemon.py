@@ -1,4 +1,5 @@
 """A real daemon process on loopback, driven through the client and through raw sockets."""
+import os
 import pathlib
 import random
 import re
@@ -412,18 +413,37 @@ def test_cli_status_and_submit(daemon, own_dir, capsys):
     assert "no method 'nonexistent'" in capsys.readouterr().err
 
 
-def test_daemon_killed_mid_job_gives_a_clear_error_within_the_timeout(own_dir):
-    tmp_path = own_dir
-    proc = DaemonProcess(tmp_path)
-    try:
-        with Client(proc.endpoint, timeout=2) as c:
-            image = random_rgba(np.random.default_rng(9), 8, 8)
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_detached_daemon_killed_mid_job_then_restarted_serves_stored_results(own_dir, capsys):
+    """--detach / status / stop; kill -9 mid-job: the client reports it within its timeout; a restarted
+    daemon still serves results finished before the kill, from disk."""
+    from painterly.daemon import cli
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    start = ["daemon", "--detach", "--endpoint", endpoint, "--device", "cpu", "--threads", "1",
+             "--allow-test-methods", "--results-dir", str(own_dir / "results"), "--log", str(own_dir / "log")]
+    assert cli.main(start) == 0
+    assert "started (pid" in capsys.readouterr().err
+    image = random_rgba(np.random.default_rng(9), 24, 16, depth=16)
+    with Client(endpoint, timeout=2) as c:
+        pid = c.status()["pid"]
+        try:
+            finished = c.submit("echo", {}, {"content": image})
+            c.wait(finished)
+            deadline = time.monotonic() + 10
+            while not (own_dir / "results" / f"{finished}.result").is_file():
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
             job_id = c.submit("echo", {"iterations": 200, "delay": 0.05}, {"content": image})
             killed = []
 
             def kill_on_progress(event):
                 if not killed:
-                    proc.proc.kill()
+                    os.kill(pid, signal.SIGKILL)
                     killed.append(time.monotonic())
 
             with pytest.raises(DaemonUnavailable) as err:
@@ -432,17 +452,53 @@ def test_daemon_killed_mid_job_gives_a_clear_error_within_the_timeout(own_dir):
             print(f"daemon death noticed after {noticed:.2f} s (client timeout 2 s)")
             assert noticed < 2 + 1.5
             assert "stopped answering" in str(err.value)
-            # Later calls fail fast and clearly too.
-            with pytest.raises(DaemonUnavailable):
+            with pytest.raises(DaemonUnavailable):  # later calls fail clearly too
                 c.handshake()
+        finally:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert cli.main(["daemon", "status", "--endpoint", endpoint, "--timeout", "0.5"]) == 1
+    assert "no painterly daemon" in capsys.readouterr().out
+    # Restarted listening on all interfaces: that needs --auth token (CURVE + token); same results folder.
+    token_file = own_dir / "token"
+    port = endpoint.rsplit(":", 1)[1]
+    restart = start[:3] + [f"tcp://0.0.0.0:{port}"] + start[4:] + ["--auth", "token", "--token-file",
+                                                                   str(token_file), "--max-queue", "2"]
+    assert cli.main(restart) == 0
+    try:
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        token = token_file.read_text().strip()
+        for wrong in ("wrong-token", ""):  # other CURVE keys / plain TCP: no handshake at all
+            with Client(endpoint, timeout=1, token=wrong) as c:
+                with pytest.raises(DaemonUnavailable):
+                    c.handshake()
+        with Client(endpoint, timeout=10, token=token) as c:
+            result = c.wait(finished)
+            assert bytes(result.image.data) == bytes(image.data)
+            assert (result.image.depth, result.image.x, result.image.y) == (16, image.x, image.y)
+            with pytest.raises(DaemonError) as err:
+                c.wait(job_id)  # killed mid-job: gone, and said so
+            assert err.value.code == protocol.NOT_FOUND
+            first = c.submit("echo", {"iterations": 40, "delay": 0.05}, {"content": image})
+            while c.status(first)["state"] != "running":
+                time.sleep(0.02)
+            c.submit("echo", {}, {"content": image})
+            c.submit("echo", {}, {"content": image})
+            with pytest.raises(DaemonError) as err:
+                c.submit("echo", {}, {"content": image})
+            assert err.value.code == protocol.QUEUE_FULL and "queue is full" in str(err.value)
+            c.cancel(first)
+        assert cli.main(["daemon", "status", "--endpoint", endpoint, "--token-file", str(token_file)]) == 0
+        assert "echo" in capsys.readouterr().out
     finally:
-        proc.stop()
+        assert cli.main(["daemon", "stop", "--endpoint", endpoint, "--token-file", str(token_file)]) == 0
+    assert "stopped" in capsys.readouterr().err
 
 
 def test_no_daemon_is_a_clear_error():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     start = time.monotonic()
     with Client(f"tcp://127.0.0.1:{port}", timeout=0.5) as c:
         with pytest.raises(DaemonUnavailable, match="painterly daemon"):
@@ -460,38 +516,3 @@ def test_non_loopback_bind_without_auth_is_refused(own_dir, capsys):
     # The server refuses too, whoever configures it.
     with pytest.raises(PermissionError, match="not a loopback address"):
         Daemon(DaemonConfig(endpoint="tcp://0.0.0.0:0", results_dir=own_dir)).bind()
-
-
-def test_authenticated_daemon_with_queue_limit_and_stop(own_dir):
-    tmp_path = own_dir
-    token_file = tmp_path / "token"
-    proc = DaemonProcess(tmp_path, "--auth", "token", "--token-file", str(token_file), "--max-queue", "2",
-                         endpoint="tcp://0.0.0.0:*")
-    try:
-        port = proc.endpoint.rsplit(":", 1)[1]
-        endpoint = f"tcp://127.0.0.1:{port}"
-        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
-        token = token_file.read_text().strip()
-        with Client(endpoint, timeout=1, token="wrong-token") as c:  # CURVE keys differ: no handshake at all
-            with pytest.raises(DaemonUnavailable):
-                c.handshake()
-        with Client(endpoint, timeout=1, token="") as c:
-            with pytest.raises(DaemonUnavailable):
-                c.handshake()
-        with Client(endpoint, timeout=10, token=token) as c:
-            assert c.handshake()["protocol"] == 1
-            image = random_rgba(np.random.default_rng(10), 8, 8)
-            first = c.submit("echo", {"iterations": 40, "delay": 0.05}, {"content": image})
-            while c.status(first)["state"] != "running":
-                time.sleep(0.02)
-            c.submit("echo", {}, {"content": image})
-            c.submit("echo", {}, {"content": image})
-            with pytest.raises(DaemonError) as err:
-                c.submit("echo", {}, {"content": image})
-            assert err.value.code == protocol.QUEUE_FULL and "queue is full" in str(err.value)
-            c.cancel(first)
-        from painterly.daemon import cli
-        assert cli.main(["daemon", "stop", "--endpoint", endpoint, "--token-file", str(token_file)]) == 0
-        assert proc.proc.wait(10) == 0
-    finally:
-        proc.stop()
