@@ -175,6 +175,11 @@ def gimp_run(rig, work, daemon_process):
         scenario(work, "masked16", daemon, precision="u16", args={"method": "masked"}),
         scenario(work, "alpha_mask", daemon, selection=None, object_layer=[str(work / "object.png"), 12, 14],
                  style_is_painting=True),
+        scenario(work, "stylize", daemon, procedure="plug-in-painterly-stylize", style_is_painting=True,
+                 args={"method": "masked", "params-json": json.dumps({"iterations": 2, "size": 64})}),
+        scenario(work, "photo", daemon, procedure="plug-in-painterly-photo", style_is_painting=True,
+                 args={"method": "photo", "params-json": json.dumps({"iterations": 2, "photo_iterations": 1,
+                                                                     "size": 64})}),
         scenario(work, "no_mask", daemon, selection=None),
         scenario(work, "empty_selection", daemon, small_layer=[16, 16, 92, 60], selection=[0, 0, 20, 20]),
         scenario(work, "too_large", daemon, canvas=[240, 160, 0, 0], resize_layer=True, selection=None,
@@ -263,6 +268,17 @@ def test_pasted_layer_alpha_is_the_mask(gimp_run, work):
     assert inside > 0.02 and outside_changed == 0
     assert alpha[20:44, 34:62].min() > 0.9 and alpha[:20 - BAND].max() == 0
     assert sc["new_layer"]["x"] >= 12 and sc["new_layer"]["y"] >= 14      # in canvas coordinates
+
+
+@pytest.mark.apprig
+@pytest.mark.parametrize("name, suffix", [("stylize", "stylized"), ("photo", "photo style")])
+def test_stylize_and_photo_procedures(gimp_run, work, name, suffix):
+    sc = gimp_run["by_name"][name]
+    assert sc["status"] == "success", sc["message"]
+    assert sc["added"] == ["Background " + suffix] and sc["new_is_added"] and sc["original_unchanged"]
+    sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
+    inside, outside_changed, _ = composite_check(work, sc, 8, sel_local)
+    assert inside > 0.005 and outside_changed == 0, (inside, outside_changed)
 
 
 @pytest.mark.apprig

@@ -44,7 +44,12 @@ def _import_client():
             sys.path.insert(1, VENDOR)
             for name in [m for m in sys.modules if m == "zmq" or m.startswith(("zmq.", "msgpack"))]:
                 del sys.modules[name]   # forget a half-imported system copy
-    import painterly_client
+    try:
+        import painterly_client
+    except ImportError as exc:
+        raise PlugInError("GIMP's Python cannot load the Painterly client (%s). Reinstall the plug-in with "
+                          "'python install.py --gimp-vendor always --gimp-python-version 3.X' (GIMP's Python "
+                          "version) to bundle pyzmq and msgpack." % exc)
     return painterly_client
 
 
@@ -484,9 +489,12 @@ def run(procedure, run_mode, image, drawables, config, data):
         message = described(exc)
         if not isinstance(exc, PlugInError) and not _is_daemon_error(exc):
             log(traceback.format_exc())
-        Gimp.message("Painterly: " + message)
-        status = Gimp.PDBStatusType.CANCEL if type(exc).__name__ == "JobCancelled" \
-            else Gimp.PDBStatusType.EXECUTION_ERROR
+        cancelled = type(exc).__name__ == "JobCancelled"
+        if run_mode == Gimp.RunMode.NONINTERACTIVE and not cancelled:
+            # From the menu (interactive, repeat) GIMP itself shows the returned error once, as
+            # "Execution error for ...": a second message box would only repeat it.
+            Gimp.message("Painterly: " + message)
+        status = Gimp.PDBStatusType.CANCEL if cancelled else Gimp.PDBStatusType.EXECUTION_ERROR
         return procedure.new_return_values(status, GLib.Error(message))
 
     retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
