@@ -154,3 +154,21 @@ def uninstall(args, log) -> None:
             removed = True
     if not removed:
         log("GIMP plug-in: nothing to remove")
+
+
+def main(argv=None) -> int:
+    """``python -m installer.gimp [--gimp-profile DIR] [--uninstall]``: only the GIMP part of install.py."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m installer.gimp", description=main.__doc__)
+    add_arguments(parser)
+    parser.add_argument("--uninstall", action="store_true", help="remove the plug-in")
+    args = parser.parse_args(argv)
+
+    def log(msg):
+        print(f"[painterly] {msg}", flush=True)
+    (uninstall if args.uninstall else install)(args, log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
