@@ -106,7 +106,11 @@ def run(ctx):
             raise RuntimeError("job did not finish: %r" % harmonize.LAST_RUN)
         pump(0.05)
     res["job_s"] = round(time.monotonic() - t0, 3)
-    pump(1.0)          # let the daemon status check land in the docker, the Layers docker catch up
+    docker.ctl.check_daemon()
+    for _ in range(100):           # let the daemon status check land in the docker (busy machines: slow)
+        pump(0.1)
+        if docker.daemon_label.text().startswith("Daemon 0"):
+            break
     res["last_run"] = dict(harmonize.LAST_RUN)
     res["zmq_file"] = getattr(sys.modules.get("zmq"), "__file__", None)
     res["msgpack_file"] = getattr(sys.modules.get("msgpack"), "__file__", None)

@@ -465,7 +465,7 @@ class Controller(QtCore.QObject):
 
         def ask():
             try:
-                client = client_mod.Client(endpoint, timeout=2.5)
+                client = client_mod.Client(endpoint, timeout=5.0)
                 try:
                     bridge.handshake.emit(client.handshake(), endpoint)
                 finally:
