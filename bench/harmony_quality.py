@@ -182,8 +182,12 @@ def main(argv=None):
     ap.add_argument("--params", default="{}", help="extra harmonize parameters as JSON")
     ap.add_argument("--gatys", type=int, default=0, help="also time a plain Gatys loop on the first N examples")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compare-weights", action="store_true",
+                    help="only compare our automatic style level with the paper's classifier weights")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.compare_weights:
+        return compare_weights(args.data)
     params = json.loads(args.params)
     names = args.examples.split(",") if args.examples else sorted(
         (p.name for p in args.data.iterdir() if p.is_dir()), key=int)
@@ -221,6 +225,25 @@ def main(argv=None):
         (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
         write_table(rows, args.out / "table.md", args.quality)
     print((args.out / "table.md").read_text())
+
+
+def compare_weights(data: Path):
+    """Our painting-statistics style level vs the weight the paper's (unreleased) classifier produced."""
+    from scipy.stats import spearmanr
+    from painterly.engine.methods.harmonize import auto_weights
+    manifest = json.loads((data / "manifest.json").read_text())["painting_style_weights"]
+    ours, theirs = [], []
+    print("| example | label | paper weight | our level | noise | texture | tv |\n|---|---|---|---|---|---|---|")
+    for name, entry in sorted(manifest.items(), key=lambda kv: int(kv[0])):
+        w = auto_weights(load_rgb(data / name / "painting.jpg"), 0.5)
+        ours.append(w["style_level"])
+        theirs.append(entry["weight"])
+        print(f"| {name} | {entry['label']} | {entry['weight']:.2f} | {w['style_level']:.2f} | {w['noise']:.4f} | "
+              f"{w['texture']:.4f} | {w['tv']:.2f} |")
+    rho = spearmanr(ours, theirs)
+    print(f"\nSpearman rank correlation: {rho.statistic:.2f} (p={rho.pvalue:.3f}); "
+          f"mean |difference| {np.mean(np.abs(np.array(ours) - np.array(theirs))):.2f}")
+    return 0
 
 
 def _seconds(row, who):
