@@ -128,15 +128,19 @@ def run_remote(endpoint: str, method: str, inputs: dict, params: dict, progress=
     input), computed on the daemon's device."""
     from painterly.engine import get_method
     from painterly.engine.methods.base import Output
-    from .client import Client
+    from .cli import UserError
+    from .client import Client, DaemonError
     images = {name: array_to_buffer(arr) for name, arr in inputs.items() if arr is not None}
-    with Client(endpoint, timeout=timeout, token=token) as client:
-        job_id = client.submit(method, params, images)
-        try:
-            result = client.wait(job_id, on_progress=progress)
-        except KeyboardInterrupt:
-            client.cancel(job_id)
-            raise
+    try:
+        with Client(endpoint, timeout=timeout, token=token) as client:
+            job_id = client.submit(method, params, images)
+            try:
+                result = client.wait(job_id, on_progress=progress)
+            except KeyboardInterrupt:
+                client.cancel(job_id)
+                raise
+    except DaemonError as exc:  # the daemon's sentence, as one line
+        raise UserError(str(exc)) from None
     rgb, alpha = to_float(result.image)
     base = np.asarray(inputs[get_method(method).base_input])
     if base.dtype in (np.uint8, np.uint16):

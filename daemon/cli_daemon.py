@@ -215,6 +215,15 @@ def submit_inputs(spec: dict, items: list[str]) -> dict:
 
 
 def cmd_submit(args) -> int:
+    from .cli import UserError
+    from .client import DaemonError
+    try:
+        return submit(args)
+    except DaemonError as exc:  # the daemon's sentence, as one line
+        raise UserError(str(exc)) from None
+
+
+def submit(args) -> int:
     from . import buffers
     from .cli_engine import ProgressBar
     with Client(args.endpoint, timeout=args.timeout, token=client_token(args)) as client:
