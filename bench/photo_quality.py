@@ -177,7 +177,8 @@ def main(argv=None) -> int:
     parser.add_argument("--smoothness", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--table-only", action="store_true", help="print the table of the last run's rows.json")
+    parser.add_argument("--table-only", action="store_true", help="print the table of all batches' rows*.json")
+    parser.add_argument("--rows", default="rows.json", help="file name of this batch's rows (rows*.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not DATA.is_dir():
@@ -193,14 +194,17 @@ def main(argv=None) -> int:
     print("params:", json.dumps(params), flush=True)
     rows = []
     get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, NETWORK, params["pool"], torch.device(args.device))  # not timed
-    if args.table_only:
-        print_table(json.loads((OUT / "rows.json").read_text()))
+    if args.table_only:  # every batch's rows (rows*.json), one line per example
+        merged = {}
+        for path in sorted(OUT.glob("rows*.json")):
+            merged.update({r["example"]: r for r in json.loads(path.read_text())})
+        print_table(sorted(merged.values(), key=lambda r: int(r["example"])))
         return 0
     for ex in examples:
         row = run_example(ex, params, torch.device(args.device))
         rows.append(row)
         print(json.dumps(row), flush=True)
-        (OUT / "rows.json").write_text(json.dumps(rows, indent=1))
+        (OUT / args.rows).write_text(json.dumps(rows, indent=1))
     print_table(rows)
     return 0
 
