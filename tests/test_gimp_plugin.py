@@ -175,6 +175,7 @@ def gimp_run(rig, work, daemon_process):
         scenario(work, "masked16", daemon, precision="u16", args={"method": "masked"}),
         scenario(work, "alpha_mask", daemon, selection=None, object_layer=[str(work / "object.png"), 12, 14],
                  style_is_painting=True),
+        scenario(work, "gray", daemon, grayscale=True),
         scenario(work, "stylize", daemon, procedure="plug-in-painterly-stylize", style_is_painting=True,
                  args={"method": "masked", "params-json": json.dumps({"iterations": 2, "size": 64})}),
         scenario(work, "photo", daemon, procedure="plug-in-painterly-photo", style_is_painting=True,
@@ -255,6 +256,18 @@ def test_high_bit_depth(gimp_run, work):
     raw = np.frombuffer((work / "masked16.new.raw").read_bytes(), "<u2")
     assert (raw % 257 != 0).mean() > 0.2, "16-bit result looks quantised to 8 bits"
     assert new["width"] * new["height"] * 8 == len((work / "masked16.new.raw").read_bytes())
+
+
+@pytest.mark.apprig
+def test_grayscale_image(gimp_run, work):
+    sc = gimp_run["by_name"]["gray"]
+    assert sc["status"] == "success", sc["message"]
+    assert sc["added"] == [NEW_NAME] and sc["original_unchanged"]
+    sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
+    inside, outside_changed, _ = composite_check(work, sc, 8, sel_local)
+    assert inside > 0.005 and outside_changed == 0          # a grey painting changes less
+    new = np.frombuffer((work / "gray.new.raw").read_bytes(), np.uint8).reshape(-1, 4)
+    assert (new[:, 0] == new[:, 1]).all() and (new[:, 1] == new[:, 2]).all()     # a grey layer
 
 
 @pytest.mark.apprig

@@ -102,10 +102,20 @@ def pixel_format(image):
     return "R'G'B'A u16", 16
 
 
+def wire_order(data, fmt):
+    """Babl's u16 is the machine's byte order; the protocol's 16-bit samples are little-endian."""
+    if sys.byteorder == "big" and fmt.endswith("u16"):
+        import array
+        samples = array.array("H", data)
+        samples.byteswap()
+        return samples.tobytes()
+    return data
+
+
 def read_pixels(drawable, x, y, w, h, fmt):
-    """Bytes of the drawable's (layer-local) rectangle in the Babl format ``fmt``."""
+    """Bytes of the drawable's (layer-local) rectangle in the Babl format ``fmt``, protocol byte order."""
     rect = Gegl.Rectangle.new(x, y, w, h)
-    return bytes(drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.NONE))
+    return wire_order(bytes(drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.NONE)), fmt)
 
 
 def read_selection(image, x, y, w, h):
@@ -413,7 +423,7 @@ def insert_result(image, drawable, result, fmt, name, selection_mask):
         image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
         layer.set_offsets(res.x, res.y)
         buf = layer.get_buffer()
-        buf.set(Gegl.Rectangle.new(0, 0, res.width, res.height), fmt, bytes(res.data))
+        buf.set(Gegl.Rectangle.new(0, 0, res.width, res.height), fmt, wire_order(bytes(res.data), fmt))
         buf.flush()
         if selection_mask:
             # The method ignores the selection (global): the layer mask limits the result to it.

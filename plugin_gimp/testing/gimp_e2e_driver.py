@@ -5,7 +5,7 @@
 #   {"result": "result.json", "scenarios": [{"name", "input": PNG, "canvas": [w, h, dx, dy] | null,
 #     "precision": "u8" | "u16", "flatten": bool, "selection": [x, y, w, h] | null,
 #     "small_layer": [w, h, x, y] | null, "object_layer": [PNG, x, y] | null, "style_is_painting": bool,
-#     "resize_layer": bool, "procedure", "args": {...}, "dump": prefix}, ...]}
+#     "resize_layer": bool, "grayscale": bool, "procedure", "args": {...}, "dump": prefix}, ...]}
 # Each scenario opens the PNG, prepares the image, runs the procedure NON-INTERACTIVELY and records what
 # happened; the raw pixels of the original layer (before/after) and of the new layer go to <dump>.*.raw.
 # gimp-console exits 0 whatever the script does: the test reads result.json.  Never sys.exit() here.
@@ -42,6 +42,8 @@ def scenario(sc):
         image.resize(w, h, dx, dy)            # moves the layer: offsets (dx, dy)
         if sc.get("resize_layer"):
             layer.resize_to_image_size()
+    if sc.get("grayscale"):
+        image.convert_grayscale()
     if sc.get("precision") == "u16":
         image.convert_precision(Gimp.Precision.U16_NON_LINEAR)
     if sc.get("flatten") and layer.has_alpha():

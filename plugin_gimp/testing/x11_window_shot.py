@@ -117,7 +117,7 @@ def main(title_part, out, timeout=90.0):
     if found is None:
         print("x11_window_shot: no window titled *%s* within %.0f s" % (title_part, timeout), file=sys.stderr)
         return 1
-    time.sleep(3.0)                       # let it finish drawing (previews, choosers)
+    time.sleep(2.0)                       # let it finish drawing (previews, choosers)
     title, (x, y, w, h), _ = find(dpy, title_part) or found
     root = Gdk.get_default_root_window()
     Gdk.pixbuf_get_from_window(root, x, y, w, h).savev(out, "png", [], [])
