@@ -49,7 +49,7 @@ HIST_SCALE = 0.45
 PRESETS = {
     "preview": {"size": 224, "pass1": 20, "pass2": 12, "pass1_scale": 1.0, "resynthesis": 0.0,
                 "region_pixels": 128 * 128},
-    "final": {"size": 700, "pass1": 100, "pass2": 70, "pass1_scale": 0.5, "resynthesis": 0.0,
+    "final": {"size": 700, "pass1": 100, "pass2": 70, "pass1_scale": 0.5, "resynthesis": 1.0,
               "region_pixels": 300 * 300},
 }
 
