@@ -61,17 +61,15 @@ def daemon_run(args) -> int:
     handlers = [logging.FileHandler(args.log)] if args.log else [logging.StreamHandler(sys.stderr)]
     logging.basicConfig(level=logging.INFO, handlers=handlers,
                         format="%(asctime)s painterly-daemon %(levelname)s %(message)s")
-    config = daemon_config(args)
-    daemon = Daemon(config)
 
     def ready(endpoint):
         print(f"painterly daemon listening on {endpoint}", file=sys.stderr, flush=True)
-        if config.token:
+        if args.auth == "token":
             print(f"painterly daemon: clients need the token in {args.token_file or default_token_file()}",
                   file=sys.stderr, flush=True)
 
     try:
-        daemon.serve_forever(ready=ready)
+        Daemon(daemon_config(args)).serve_forever(ready=ready)
     except zmq_error_types() as exc:
         from .cli import UserError
         raise UserError(f"cannot listen on {args.endpoint}: {exc}") from None

@@ -516,3 +516,15 @@ def test_non_loopback_bind_without_auth_is_refused(own_dir, capsys):
     # The server refuses too, whoever configures it.
     with pytest.raises(PermissionError, match="not a loopback address"):
         Daemon(DaemonConfig(endpoint="tcp://0.0.0.0:0", results_dir=own_dir)).bind()
+
+
+def test_echo_exists_only_with_allow_test_methods(own_dir):
+    from painterly.daemon.server import Daemon, DaemonConfig
+    plain = Daemon(DaemonConfig(results_dir=own_dir))
+    plain.load_methods()
+    assert "echo" not in plain.methods and {"global", "masked"} <= set(plain.methods)
+    testing = Daemon(DaemonConfig(results_dir=own_dir, allow_test_methods=True))
+    testing.load_methods()
+    assert "echo" in testing.methods
+    for daemon in (plain, testing):
+        daemon.context.term()
