@@ -172,7 +172,7 @@ def gimp_run(rig, work, daemon_process):
     closed = "tcp://127.0.0.1:%d" % free_port()
     scenarios = [
         scenario(work, "harmonize8", daemon),
-        scenario(work, "masked16", daemon, precision="u16", args={"method": "masked"}),
+        scenario(work, "harmonize16", daemon, precision="u16"),
         scenario(work, "alpha_mask", daemon, selection=None, object_layer=[str(work / "object.png"), 12, 14],
                  style_is_painting=True),
         scenario(work, "gray", daemon, grayscale=True),
@@ -245,7 +245,7 @@ def test_harmonize_8bit_new_layer_inside_selection_only(gimp_run, work):
 
 @pytest.mark.apprig
 def test_high_bit_depth(gimp_run, work):
-    sc = gimp_run["by_name"]["masked16"]
+    sc = gimp_run["by_name"]["harmonize16"]
     assert sc["status"] == "success", sc["message"]
     assert sc["original_unchanged"] and sc["new_is_added"]
     sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
@@ -253,9 +253,9 @@ def test_high_bit_depth(gimp_run, work):
     assert inside > 0.02 and outside_changed == 0
     # 16-bit data really went through: the result has values between the 8-bit steps.
     new = sc["new_layer"]
-    raw = np.frombuffer((work / "masked16.new.raw").read_bytes(), "<u2")
+    raw = np.frombuffer((work / "harmonize16.new.raw").read_bytes(), "<u2")
     assert (raw % 257 != 0).mean() > 0.2, "16-bit result looks quantised to 8 bits"
-    assert new["width"] * new["height"] * 8 == len((work / "masked16.new.raw").read_bytes())
+    assert new["width"] * new["height"] * 8 == len((work / "harmonize16.new.raw").read_bytes())
 
 
 @pytest.mark.apprig
