@@ -70,13 +70,16 @@ def texture_level(rgb: np.ndarray) -> float:
 
 
 def patch_resynthesis(image: np.ndarray, painting: np.ndarray, mask: np.ndarray, patch: int = 7,
-                      stride: int = 3, style_stride: int = 2, detail_sigma: float = 2.0) -> np.ndarray:
+                      stride: int = 3, style_stride: int = 2, detail_sigma: float = 2.0,
+                      painting_valid: np.ndarray | None = None) -> np.ndarray:
     """Re-synthesise the masked region's fine texture from the painting's patches.
 
     Patches of ``image`` on a grid inside ``mask`` are replaced by their nearest painting patch (sum of
     squared differences, batched matrix products), overlapping patches averaged. The result keeps the
     image's low frequencies (its colours and shapes) and takes its detail above ``detail_sigma`` from
     the re-synthesis, which removes the optimiser's leftover high-frequency artifacts.
+    ``painting_valid`` (bool, painting's size) limits the source patches, e.g. to keep the pasted object
+    itself out when the painting is the composite.
     """
     dev = torch.device("cpu")
     img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None].to(dev)
@@ -85,6 +88,9 @@ def patch_resynthesis(image: np.ndarray, painting: np.ndarray, mask: np.ndarray,
     pad = patch // 2
     query = F.unfold(F.pad(img, (pad,) * 4, mode="replicate"), patch)[0]          # D × (h·w)
     bank = F.unfold(pnt, patch, stride=style_stride)[0]                              # D × M
+    if painting_valid is not None:
+        valid = torch.from_numpy(np.ascontiguousarray(painting_valid, dtype=np.float32))[None, None]
+        bank = bank[:, F.unfold(valid, patch, stride=style_stride)[0].min(dim=0).values > 0.5]
     grid = torch.zeros(h, w, dtype=torch.bool)
     grid[::stride, ::stride] = True
     grid[-1, ::stride] = True

@@ -52,7 +52,8 @@ def test_harmonize_changes_only_the_dilated_feathered_region():
 def test_mask_touching_the_border_and_no_style_input():
     canvas = painting(64, 80, seed=1)
     composite, mask = paste(canvas, 0, 60, 20)                      # top-right corner
-    result = engine.run("harmonize", {"composite": composite, "mask": mask}, FAST, device="cpu")
+    result = engine.run("harmonize", {"composite": composite, "mask": mask}, dict(FAST, resynthesis=1.0),
+                        device="cpu")
     assert result.shape == composite.shape
     far = masklib.dilate(mask, 11) <= 0
     assert np.array_equal(result[far], composite[far])
@@ -118,6 +119,17 @@ def test_patch_resynthesis_rebuilds_texture_from_the_painting():
     far = ~np.pad(mask, 0)
     far[12:36, 12:36] = False
     assert np.array_equal(out[far], damaged[far])
+    # with no usable source patch the image is returned as it was
+    none = patch_resynthesis(damaged, canvas, mask, patch=5, painting_valid=np.zeros((48, 48), bool))
+    assert np.array_equal(none, damaged)
+    # excluded source patches are never used: a painting that is bright only where excluded
+    bright = canvas.copy()
+    bright[:, 24:] = 1.0
+    valid = np.zeros((48, 48), bool)
+    valid[:, :20] = True
+    out = patch_resynthesis(damaged, bright, mask, patch=5, stride=2, style_stride=1, detail_sigma=1.0,
+                            painting_valid=valid)
+    assert np.abs(out - canvas)[mask].mean() < 0.7 * np.abs(damaged - canvas)[mask].mean()
 
 
 def test_auto_weights_follow_the_painting_and_strength():

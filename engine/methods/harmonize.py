@@ -247,7 +247,8 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
     resynthesis = preset["resynthesis"] if params["resynthesis"] < 0 else params["resynthesis"]
     if resynthesis > 0:
         work_mask = croplib.to_numpy(blend) > 0.5
-        synth = patch_resynthesis(work, context_painting, work_mask)
+        valid = None if exclude is None else croplib.to_numpy(exclude) <= 0
+        synth = patch_resynthesis(work, context_painting, work_mask, painting_valid=valid)
         work = (1 - resynthesis) * work + resynthesis * synth
     if ctx.save_passes is not None:
         ctx.save_passes("post", work)
