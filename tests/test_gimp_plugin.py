@@ -311,7 +311,7 @@ def test_errors_are_messages_not_tracebacks(gimp_run, name, words):
 
 @pytest.mark.apprig
 def test_main_run_is_quick(gimp_run):
-    assert gimp_run["seconds"] < 90, gimp_run["seconds"]
+    assert gimp_run["seconds"] < 150, gimp_run["seconds"]     # ~70 s on 2 busy shared cores; a hang fails
 
 
 @pytest.mark.apprig
