@@ -147,6 +147,13 @@ def run(ctx):
     # further cases in the same Krita session: each starts from the original layers
     res["scenarios"] = {}
     for case in cfg.get("scenarios", []):
+        if case.get("fill_active"):
+            # the test (not the plugin) paints the active layer opaque over the whole canvas
+            pixel = bytes(case["fill_active"])
+            if doc.colorDepth() == "U16":
+                pixel = array("H", [v * 257 for v in case["fill_active"]]).tobytes()
+            obj.setPixelData(pixel * (w * h), 0, 0, w, h)
+            doc.waitForDone()
         if case.get("deselect"):
             doc.setSelection(None)
             doc.waitForDone()

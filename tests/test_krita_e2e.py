@@ -217,9 +217,12 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
         {"name": "no_selection", "deselect": True},     # the Object layer's alpha becomes the mask
         {"name": "select_all", "select": [0, 0, SIZE[0], SIZE[1]]},     # full canvas = the whole layer
         {"name": "soft", "select": SELECTION, "value": 128, "measure": inner(SELECTION)},
+        {"name": "empty_selection", "select": SELECTION, "value": 0},
         {"name": "rgba16", "select": SELECTION, "color": ["RGBA", "U16"], "measure": inner(SELECTION)},
+        {"name": "opaque_no_selection", "deselect": True, "fill_active": [40, 120, 200, 255]},
         {"name": "cmyk", "color": ["CMYKA", "U8"]},
     ]
+
     result, out, log = run_krita(apprig, tmp_path, home, daemon, hide_system_zmq=True, scenarios=scenarios)
     check_result(result, out)
     cases = result["scenarios"]
@@ -262,6 +265,14 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
     assert deep["mean_change"] > 0.01, deep        # harmonized, not a copy of the object
     assert deep["names_after_undo"] == [n for n in deep["names"]
                                         if n not in (deep["last_run"]["layer"], "Painterly mask")]
+
+    empty = cases["empty_selection"]
+    assert empty["last_run"]["state"] == "failed", empty
+    assert empty["last_run"]["code"] == "empty_selection" and "selection is empty" in empty["status"], empty
+
+    opaque = cases["opaque_no_selection"]
+    assert opaque["last_run"]["state"] == "failed" and opaque["last_run"]["code"] == "no_selection", opaque
+    assert "no transparency" in opaque["status"] and opaque["names"] == ["Painting", "Object"]
 
     cmyk = cases["cmyk"]
     assert cmyk["last_run"]["state"] == "failed" and cmyk["last_run"]["code"] == "color_model", cmyk
