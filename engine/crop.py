@@ -71,7 +71,7 @@ def plan_crop(mask: np.ndarray, size: int, reach: int, context: float = 0.5, mar
 def to_tensor(rgb: np.ndarray, device=None) -> torch.Tensor:
     arr = np.ascontiguousarray(rgb, dtype=np.float32)
     t = torch.from_numpy(arr)
-    t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]
+    t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None].contiguous()
     return t.to(device) if device is not None else t
 
 

@@ -84,7 +84,8 @@ def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.
     iteration; a set cancel token raises :class:`Cancelled` within one iteration. ``half`` evaluates the
     network in float16 autocast on CUDA (the image and optimiser state stay float32).
     """
-    image = image.detach().clone().requires_grad_(True)
+    # contiguous: L-BFGS flattens the gradient with view(), which fails on a permuted (channels-last) image
+    image = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if counter is not None and counter.cancel is not None:
         counter.cancel.check()
     if optimizer == "lbfgs":

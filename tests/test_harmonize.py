@@ -164,3 +164,13 @@ def test_cli_harmonize_and_bad_mask(tmp_path, capsys):
     rc = main(["harmonize", str(tmp_path / "composite.png"), "--mask", str(tmp_path / "empty.png"),
                "-o", str(tmp_path / "x.png"), "--quiet", "--device", "cpu"])
     assert rc == 2 and "empty" in capsys.readouterr().err
+
+
+def test_working_tensors_are_contiguous_for_lbfgs():
+    """L-BFGS flattens gradients with view(): a permuted H×W×3 → 1×3×H×W tensor must not reach it as is."""
+    from painterly.engine.optimize import optimize
+    rgb = np.random.default_rng(8).random((16, 24, 3), dtype=np.float32)
+    assert croplib.to_tensor(rgb).is_contiguous()
+    permuted = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    out = optimize(permuted, lambda im: (((im - 0.5) ** 2).sum(), {}), 2)
+    assert out.shape == permuted.shape
