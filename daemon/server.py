@@ -30,6 +30,7 @@ from .protocol import ImageBuffer, ProtocolError
 log = logging.getLogger("painterly.daemon")
 
 VERSION = "0.1.0"
+STORE_DELAY = 0.5  # seconds between a result going out and its copy to disk
 
 
 @dataclass
@@ -512,15 +513,23 @@ class Daemon:
             wake.close(linger=0)
 
     def store_loop(self):
-        """Write finished results to disk off the workers, so the next job starts at once."""
+        """Write finished results to disk off the workers, so the next job starts at once. The thread runs
+        at the lowest CPU priority and a moment after the result went out, so that disk copies do not
+        slow down sending results to clients."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # this thread only, on Linux
+        except (AttributeError, OSError):
+            pass
         wake = self.context.socket(zmq.PUSH)
         wake.connect(self.wake_address)
         try:
-            while self.running:
+            while self.running or not self.store_queue.empty():  # on shutdown: finish pending copies
                 try:
                     job, header, data = self.store_queue.get(timeout=0.5)
                 except queue.Empty:
                     continue
+                if self.running:
+                    time.sleep(max(0.0, (job.finished or time.time()) + STORE_DELAY - time.time()))
                 try:
                     path = self.write_result(job.id, header, [data])
                 except OSError as exc:
