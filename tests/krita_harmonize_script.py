@@ -47,6 +47,19 @@ def save_node(doc, node, path):
         raise RuntimeError("Node.save(%s) wrote nothing" % path)
 
 
+def set_widgets(docker, settings):
+    """Set the docker's widgets as a user would, then store them."""
+    for key, value in settings.items():
+        widget = getattr(docker, key)
+        if hasattr(widget, "findData") and widget.findData(value) >= 0:
+            widget.setCurrentIndex(widget.findData(value))
+        elif hasattr(widget, "setEditText"):
+            widget.setEditText(value)
+        else:
+            widget.setValue(value)
+    docker.save()
+
+
 def run(ctx):
     app, doc, cfg, res = ctx.app, ctx.doc, ctx.cfg, ctx.result
     out = cfg["out_dir"]
@@ -81,13 +94,7 @@ def run(ctx):
     docker.show()
     docker.raise_()
     docker.endpoint.setText(cfg["endpoint"])
-    for key, value in cfg["settings"].items():
-        widget = getattr(docker, key)
-        if hasattr(widget, "findData"):
-            widget.setCurrentIndex(widget.findData(value))
-        else:
-            widget.setValue(value)
-    docker.save()
+    set_widgets(docker, cfg["settings"])
     docker.ctl.check_daemon()
 
     action = app.action("painterly_harmonize_selection")
@@ -171,7 +178,7 @@ def run(ctx):
             if not converted or (doc.colorModel(), doc.colorDepth()) != (model, depth):
                 raise RuntimeError("could not convert the test document to %s/%s" % (model, depth))
         docker.endpoint.setText(case.get("endpoint", cfg["endpoint"]))
-        docker.save()
+        set_widgets(docker, case.get("settings", {}))
         harmonize.LAST_RUN.clear()
         action.trigger()
         if case.get("cancel"):

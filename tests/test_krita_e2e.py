@@ -184,8 +184,17 @@ def test_krita_harmonize_selection_end_to_end(apprig, daemon, tmp_path):
     assert not (plugin / "vendor").exists(), "the chroot's Krita Python has pyzmq: nothing to vendor\n" + stdout
 
     shot = tmp_path / "krita_docker.png"
-    result, out, log = run_krita(apprig, tmp_path, home, daemon, screenshot=shot)
+    stylize = {"name": "stylize", "measure": inner(SELECTION),
+               "settings": {"method": "stylize", "style_source": "layer", "style_layer": "Painting"}}
+    result, out, log = run_krita(apprig, tmp_path, home, daemon, screenshot=shot, scenarios=[stylize])
     change = check_result(result, out)
+    styled = result["scenarios"]["stylize"]
+    assert styled["last_run"]["state"] == "done", styled
+    assert styled["last_run"]["engine_method"] == "masked"
+    assert styled["last_run"]["layer"] == "Stylize (strength 50%, preview, 3 it)"
+    assert styled["mean_change"] > 0.01 and styled["shown_alpha"] > 0.99, styled
+    assert styled["unchanged"] == {"Painting": True, "Object": True}
+    assert styled["names_after_undo"] == result["names_before"]
     assert result["last_run"]["zmq"] == "system"
     assert "Daemon 0.1.0" in result["daemon_label"], result["daemon_label"]
     assert "Done" in result["docker_status"]
