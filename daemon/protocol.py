@@ -264,7 +264,8 @@ def decode_image(name, desc, frames, limits, used=None):
                             % (name, width, height, width * height / 1e6, limits["max_pixels"] / 1e6))
     index = desc["frame"]
     if not _int(index) or not 0 <= index < len(frames):
-        raise ProtocolError(BAD_MESSAGE, "%s: frame index %r is not one of the %d frames sent" % (name, index, len(frames)))
+        raise ProtocolError(BAD_MESSAGE, "%s: frame index %r is not one of the %d frames sent"
+                            % (name, index, len(frames)))
     if used is not None:
         if index in used:
             raise ProtocolError(BAD_MESSAGE, "%s: frame %d is used by two images" % (name, index))

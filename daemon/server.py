@@ -25,7 +25,7 @@ import msgpack
 import zmq
 
 from . import buffers, protocol
-from .protocol import ImageBuffer, ProtocolError
+from .protocol import ProtocolError
 
 log = logging.getLogger("painterly.daemon")
 
@@ -179,7 +179,7 @@ class Daemon:
         writer = threading.Thread(target=self.store_loop, name="result-writer", daemon=True)
         writer.start()
         self.workers.append(writer)
-        for index, device in enumerate(self.worker_devices):
+        for device in self.worker_devices:
             thread = threading.Thread(target=self.worker_loop, args=(device,), name=f"worker-{device}", daemon=True)
             thread.start()
             self.workers.append(thread)

@@ -148,7 +148,8 @@ def test_small_job_equals_in_process_engine(small_job):
     from painterly import engine
     (content, style, mask), result, _ = small_job
     torch.set_num_threads(1)
-    inputs = {k: buffers.to_input(b, "mask" if k == "mask" else "rgb") for k, b in as_buffers(content, style, mask).items()}
+    inputs = {k: buffers.to_input(b, "mask" if k == "mask" else "rgb")
+              for k, b in as_buffers(content, style, mask).items()}
     expected = engine.run_output("masked", inputs, SMALL_JOB, device="cpu")
     want = buffers.result_buffer(expected.rgb, expected.alpha, as_buffers(content, style, mask)["content"])
     got = result.image

@@ -140,7 +140,8 @@ def test_curve_keys_from_token_are_deterministic_and_distinct():
 # --- fuzzing the parser: anything the parser is given ends in a header or a ProtocolError --------------
 
 json_like = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=20) | st.binary(max_size=20),
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=20)
+    | st.binary(max_size=20),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=20)
 
