@@ -103,7 +103,6 @@ def run(ctx):
     t0 = time.monotonic()
     action.trigger()
     res["returned_after_s"] = round(time.monotonic() - t0, 3)   # the UI is not blocked by the job
-    res["running_layers"] = [(n.name(), n.locked()) for n in nodes(doc)]
     if cfg.get("cancel"):
         pump(0.3)
         docker.cancel_button.click()
@@ -112,6 +111,8 @@ def run(ctx):
         if time.monotonic() > deadline:
             raise RuntimeError("job did not finish: %r" % harmonize.LAST_RUN)
         pump(0.05)
+        if "running_layers" not in res and any(n.name().startswith("Painterly: running") for n in nodes(doc)):
+            res["running_layers"] = [(n.name(), n.locked()) for n in nodes(doc)]   # the preview layer
     res["job_s"] = round(time.monotonic() - t0, 3)
     docker.ctl.check_daemon()
     for _ in range(100):           # let the daemon status check land in the docker (busy machines: slow)

@@ -399,6 +399,7 @@ class Bridge(QtCore.QObject):
     finished = Signal(object)
     failed = Signal(str, str)
     handshake = Signal(object, str)
+    accepted = Signal(object)            # the daemon can take the job: add the preview layer
 
 
 class Controller(QtCore.QObject):
@@ -416,6 +417,7 @@ class Controller(QtCore.QObject):
         self.bridge.finished.connect(self._on_finished)
         self.bridge.failed.connect(self._on_failed)
         self.bridge.handshake.connect(self._on_handshake)
+        self.bridge.accepted.connect(self._on_accepted)
         self.job = None
         self.last_preview_paint = 0.0
 
@@ -510,79 +512,111 @@ class Controller(QtCore.QObject):
         LAST_RUN.update(region=list(req.region), mask_source=req.mask_source, method=req.method,
                         engine_method=req.engine_method, zmq=zmq_origin(), endpoint=endpoint)
 
-        layer = doc.createNode("Painterly: running %s..." % METHOD_LABELS[req.method], "paintlayer")
-        tmask = doc.createTransparencyMask("Painterly mask")
-        tmask.setSelection(compositing_selection(req))
-        layer.addChildNode(tmask, None)
-        req.node.parentNode().addChildNode(layer, req.node)   # the job's one undo step
-        layer.setLocked(True)
-        doc.setActiveNode(req.node)
-        req.layer = layer
+        req.layer = None
+        req.client_mod, req.endpoint = client_mod, endpoint
         req.cancel = threading.Event()
         self.job = req
         self.running.emit(True)
         self.progress.emit(0, 0)
+        self.say("Asking the daemon at %s..." % endpoint)
+        # first make sure the daemon takes the job, so a refusal leaves nothing in the undo history
+        threading.Thread(target=self._probe, args=(req,), name="painterly-probe", daemon=True).start()
+
+    def _on_accepted(self, req):
+        """The daemon can take the job: add the locked preview layer, then send the job (GUI thread)."""
+        if req is not self.job:
+            return
+        if req.cancel.is_set():
+            self._on_failed("cancelled", "Cancelled.")
+            return
+        if not self._document_open(req):
+            self._finish()
+            LAST_RUN.update(state="failed", code="closed", message="The document was closed.")
+            return
+        try:
+            doc = req.doc
+            layer = doc.createNode("Painterly: running %s..." % METHOD_LABELS[req.method], "paintlayer")
+            tmask = doc.createTransparencyMask("Painterly mask")
+            tmask.setSelection(compositing_selection(req))
+            layer.addChildNode(tmask, None)
+            req.node.parentNode().addChildNode(layer, req.node)   # the job's one undo step
+            layer.setLocked(True)
+            doc.setActiveNode(req.node)
+            req.layer = layer
+        except Exception:   # noqa: BLE001
+            self._on_failed("internal", "Painterly could not add its preview layer: %s" % traceback.format_exc())
+            return
         self.say("Sending %s of %r (%s) to %s..." % (pixels.fmt_size(req.region), req.node.name(),
-                                                  req.mask_source, endpoint))
-        threading.Thread(target=self._work, args=(client_mod, endpoint, req), name="painterly-job",
-                         daemon=True).start()
+                                                  req.mask_source, req.endpoint))
+        threading.Thread(target=self._run_job, args=(req,), name="painterly-job", daemon=True).start()
 
     def cancel(self):
         if self.job is not None:
             self.job.cancel.set()
             self.say("Cancelling...")
 
-    def _work(self, client_mod, endpoint, req):
-        """Worker thread: the whole conversation with the daemon.  Touches nothing of Krita."""
-        bridge = self.bridge
-        try:
-            probe = client_mod.Client(endpoint, timeout=3.0)
-            try:
-                info = probe.handshake()
-            finally:
-                probe.close()
+    def _probe(self, req):
+        """Worker thread: handshake, then check the method, inputs and limits.  Touches nothing of Krita."""
+        def check(info):
+            endpoint = req.endpoint
             described = dict((m["name"], m) for m in info.get("methods") or [])
             if req.engine_method not in described:
-                bridge.failed.emit("method_missing", "The daemon at %s has no %r method (it offers %s): update "
-                                   "painterly." % (endpoint, req.engine_method, ", ".join(sorted(described))))
-                return
+                return ("method_missing", "The daemon at %s has no %r method (it offers %s): update painterly."
+                        % (endpoint, req.engine_method, ", ".join(sorted(described))))
             declared_inputs = set(i["name"] for i in described[req.engine_method].get("inputs") or [])
-            images = dict((k, v) for k, v in req.images.items() if k in declared_inputs)
+            req.images = dict((k, v) for k, v in req.images.items() if k in declared_inputs)
             limits = info.get("limits") or {}
-            total = sum(im.width * im.height for im in images.values())
-            longest = max(max(im.width, im.height) for im in images.values())
+            total = sum(im.width * im.height for im in req.images.values())
+            longest = max(max(im.width, im.height) for im in req.images.values())
             if limits.get("max_side") and longest > limits["max_side"]:
-                bridge.failed.emit("too_large", "The region is %s, over the daemon's limit of %d px a side: select "
-                                   "a smaller area or lower the context margin."
-                                   % (pixels.fmt_size(req.region), limits["max_side"]))
-                return
+                return ("too_large", "The region is %s, over the daemon's limit of %d px a side: select a "
+                        "smaller area or lower the context margin." % (pixels.fmt_size(req.region), limits["max_side"]))
             if limits.get("max_pixels") and total > limits["max_pixels"]:
-                bridge.failed.emit("too_large", "The region is %s (%d pixels with the style image), over the "
-                                   "daemon's limit of %d: select a smaller area or lower the context margin."
-                                   % (pixels.fmt_size(req.region), total, limits["max_pixels"]))
-                return
-            params = method_params(req, described[req.engine_method].get("params") or [])
-            req.params = params
-            client = client_mod.Client(endpoint, timeout=30.0)
+                return ("too_large", "The region is %s (%d pixels with the style image), over the daemon's "
+                        "limit of %d: select a smaller area or lower the context margin."
+                        % (pixels.fmt_size(req.region), total, limits["max_pixels"]))
+            req.params = method_params(req, described[req.engine_method].get("params") or [])
+            return None
+
+        def probe():
+            client = req.client_mod.Client(req.endpoint, timeout=3.0)
+            try:
+                return check(client.handshake())
+            finally:
+                client.close()
+        self._guarded(req, probe, lambda refusal: self.bridge.failed.emit(*refusal) if refusal
+                      else self.bridge.accepted.emit(req))
+
+    def _run_job(self, req):
+        """Worker thread: submit the job and wait for it, forwarding progress.  Touches nothing of Krita."""
+        def run():
+            client = req.client_mod.Client(req.endpoint, timeout=30.0)
             try:
                 steps = int(req.settings["iterations"])
                 # about 20 previews per job; the daemon's default when the preset decides the steps
                 every = max(1, steps // 20) if steps > 0 else None
-                job_id = client.submit(req.engine_method, params, images, preview_every=every)
-                req.job_id = job_id
-                result = client.wait(job_id, on_progress=bridge.progress.emit, cancel_event=req.cancel)
+                req.job_id = client.submit(req.engine_method, req.params, req.images, preview_every=every)
+                return client.wait(req.job_id, on_progress=self.bridge.progress.emit, cancel_event=req.cancel)
             finally:
                 client.close()
-            bridge.finished.emit(result)
+        self._guarded(req, run, self.bridge.finished.emit)
+
+    def _guarded(self, req, work, on_success):
+        """Run work() and pass its value on; every failure becomes a failed signal with a sentence."""
+        client_mod, bridge = req.client_mod, self.bridge
+        try:
+            value = work()
         except client_mod.JobCancelled:
             bridge.failed.emit("cancelled", "Cancelled.")
         except client_mod.DaemonUnavailable as exc:
-            bridge.failed.emit("unavailable", "The painterly daemon is not running at %s (%s)." % (endpoint, exc))
+            bridge.failed.emit("unavailable", "The painterly daemon is not running at %s (%s)." % (req.endpoint, exc))
         except client_mod.DaemonError as exc:
             code = getattr(exc, "code", "failed")
             bridge.failed.emit(code if code == "too_large" else "job_failed", "The job failed: %s" % exc)
         except Exception:   # noqa: BLE001
             bridge.failed.emit("internal", "Painterly failed unexpectedly: %s" % traceback.format_exc())
+        else:
+            on_success(value)
 
     def _on_progress(self, event):
         req = self.job
