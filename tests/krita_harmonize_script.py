@@ -97,6 +97,14 @@ def run(ctx):
     set_widgets(docker, cfg["settings"])
     docker.ctl.check_daemon()
 
+    menus = {}
+    for top in app.activeWindow().qwindow().menuBar().actions():
+        if top.menu() is not None:
+            menus[top.menu().objectName()] = top.menu()
+    tools = menus.get("tools")
+    res["tools_menu"] = [a.objectName() for a in tools.actions()] if tools else None
+    scripts = [a.menu() for a in tools.actions() if a.menu() is not None and a.menu().objectName() == "scripts"]
+    res["scripts_menu"] = [a.objectName() for a in scripts[0].actions()] if scripts else None
     action = app.action("painterly_harmonize_selection")
     if action is None:
         raise RuntimeError("action painterly_harmonize_selection not found (plugin not loaded?)")

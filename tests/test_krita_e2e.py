@@ -189,6 +189,7 @@ def test_krita_harmonize_selection_end_to_end(apprig, daemon, tmp_path):
                "settings": {"method": "stylize", "style_source": "layer", "style_layer": "Painting"}}
     result, out, log = run_krita(apprig, tmp_path, home, daemon, screenshot=shot, scenarios=[stylize])
     change = check_result(result, out)
+    assert "painterly_harmonize_selection" in result["scripts_menu"], result["scripts_menu"]
     styled = result["scenarios"]["stylize"]
     assert styled["last_run"]["state"] == "done", styled
     assert styled["last_run"]["engine_method"] == "masked"
