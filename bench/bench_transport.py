@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -116,7 +117,7 @@ def main():
                 print(f"4096x4096 RGBA {depth:2d}-bit echo    {fmt(times)}  {mb:.0f} MiB each way, "
                       f"{2 * mb / statistics.median(times):.0f} MiB/s{goal}")
                 floor = raw_zmq_round_trip(image.width * image.height * 4 * depth // 8, args.repeat)
-                print(f"  bare ZeroMQ echo, same bytes {fmt(floor)}  (the floor on this machine now)")
+                print(f"  bare ZeroMQ echo, same bytes {fmt(floor)}  (loopback TCP: this machine's floor now)")
 
             side = args.small_size
             yy, xx = np.mgrid[:side, :side] / side
@@ -150,6 +151,8 @@ def main():
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)  # the daemon's stored results: ~100 MB per echo job
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def daemon_config(args):
     return DaemonConfig(endpoint=args.endpoint, devices=tuple(d.strip() for d in args.device.split(",") if d.strip()),
                         threads=args.threads, half=args.half, token=token,
                         allow_test_methods=args.allow_test_methods, results_dir=args.results_dir,
-                        keep_results=args.keep_results, preview_every=args.preview_every, limits=limits)
+                        keep_results=args.keep_results, preview_every=args.preview_every, limits=limits,
+                        disk_results_bytes=int(args.results_disk_mb * 1024 * 1024))
 
 
 def daemon_run(args) -> int:
@@ -90,7 +91,8 @@ def daemon_detach(args) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", args.endpoint,
             "--device", args.device, "--threads", str(args.threads), "--auth", args.auth,
-            "--keep-results", str(args.keep_results), "--preview-every", str(args.preview_every)]
+            "--keep-results", str(args.keep_results), "--preview-every", str(args.preview_every),
+            "--results-disk-mb", str(args.results_disk_mb)]
     for flag, value in (("--token-file", args.token_file), ("--results-dir", args.results_dir),
                         ("--max-pixels", args.max_pixels),
                         ("--max-queue", args.max_queue), ("--max-message-mb", args.max_message_mb)):
@@ -290,6 +292,8 @@ def register(sub) -> None:
     d.add_argument("--results-dir", type=Path, help="where finished results are kept (default ~/.cache/painterly/"
                                                       "daemon/results)")
     d.add_argument("--keep-results", type=float, default=3600.0, help="seconds results are kept (default 3600)")
+    d.add_argument("--results-disk-mb", type=float, default=4096.0,
+                   help="most disk space for kept results, oldest deleted first (default 4096 MiB)")
     d.add_argument("--preview-every", type=int, default=5, help="iterations between preview images (default 5)")
     d.add_argument("--max-pixels", type=int, help="most pixels in one job's images together")
     d.add_argument("--max-queue", type=int, help="most jobs waiting")

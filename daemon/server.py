@@ -44,6 +44,7 @@ class DaemonConfig:
     results_dir: Path | None = None
     keep_results: float = 3600.0           # seconds a finished job (and its result file) is kept
     memory_results_bytes: int = 512 * 1024 * 1024
+    disk_results_bytes: int = 4 * 1024 * 1024 * 1024  # oldest result files go first beyond this
     preview_every: int = 5                 # default iterations between preview images
     limits: dict = field(default_factory=lambda: dict(protocol.DEFAULT_LIMITS))
 
@@ -276,6 +277,9 @@ class Daemon:
         job = self.jobs.get(job_id)
         if job is None:
             job = self.load_stored_job(job_id)
+        elif job.state == "done" and job.result is None and not (job.result_path and job.result_path.is_file()):
+            del self.jobs[job_id]  # its file was pruned to keep the results folder within its budget
+            job = None
         if job is None:
             raise ProtocolError(protocol.NOT_FOUND, f"no job {job_id} (unknown, or its result expired)")
         return job
@@ -467,6 +471,25 @@ class Daemon:
             if job is not None:
                 job.result = None
 
+    def prune_disk(self):
+        """Delete the oldest result files while the folder is over its byte budget."""
+        files = []
+        for path in self.results_dir.glob("*.result"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
+            if total <= self.config.disk_results_bytes:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            total -= size
+
     def expire_results(self, startup=False):
         cutoff = time.time() - self.config.keep_results
         for job_id, job in list(self.jobs.items()):
@@ -532,6 +555,7 @@ class Daemon:
                     time.sleep(max(0.0, (job.finished or time.time()) + STORE_DELAY - time.time()))
                 try:
                     path = self.write_result(job.id, header, [data])
+                    self.prune_disk()
                 except OSError as exc:
                     log.warning("could not store the result of job %s: %s", job.id, exc)
                     continue

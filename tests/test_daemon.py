@@ -529,3 +529,22 @@ def test_echo_exists_only_with_allow_test_methods(own_dir):
     assert "echo" in testing.methods
     for daemon in (plain, testing):
         daemon.context.term()
+
+
+def test_result_files_stay_within_their_disk_budget(own_dir):
+    from painterly.daemon.server import Daemon, DaemonConfig, Job
+    daemon = Daemon(DaemonConfig(results_dir=own_dir, disk_results_bytes=2500))
+    daemon.results_dir.mkdir(parents=True, exist_ok=True)
+    for age, name in enumerate(["newest", "middle", "oldest"]):
+        path = daemon.result_file(name)
+        path.write_bytes(bytes(1000))
+        os.utime(path, (time.time() - 100 * age, time.time() - 100 * age))
+    job = Job("oldest", "echo", {}, None, 0)
+    job.state, job.result_path = "done", daemon.result_file("oldest")
+    daemon.jobs["oldest"] = job
+    daemon.prune_disk()
+    assert sorted(p.stem for p in own_dir.glob("*.result")) == ["middle", "newest"]
+    with pytest.raises(protocol.ProtocolError) as err:  # its job is reported as expired, not as a crash
+        daemon.get_job("oldest")
+    assert err.value.code == protocol.NOT_FOUND
+    daemon.context.term()
