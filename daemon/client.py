@@ -67,6 +67,7 @@ class Client(object):
         self._rids = itertools.count(1)
         self._inbox = {}        # job id -> list of (header, frames) events not yet consumed
         self._finished = set()  # jobs whose final event was returned: later copies are dropped
+        self._limits = None     # the daemon's limits, once a handshake told them
         self._socket = None
         self._connect()
 
@@ -159,12 +160,20 @@ class Client(object):
         """``{"protocol", "version", "methods", "devices", "limits"}`` of the daemon."""
         with self._lock:
             head, _ = self._request({"type": "handshake"})
-            return dict((k, v) for k, v in head.items() if k not in ("v", "type", "rid"))
+            info = dict((k, v) for k, v in head.items() if k not in ("v", "type", "rid"))
+            self._limits = info.get("limits") or None
+            return info
 
     def submit(self, method, params, images, preview_every=None):
         """Queue a job; returns its id. ``images`` maps the method's input names to ImageBuffers."""
         for name, image in images.items():
             image.check(name)
+        limits = self._limits
+        if limits and limits.get("max_pixels"):  # known from the handshake: refuse before sending megabytes
+            pixels = sum(image.width * image.height for image in images.values())
+            if pixels > limits["max_pixels"]:
+                raise DaemonError(protocol.TOO_LARGE, "the job's images total %.1f megapixels, over the daemon's "
+                                  "limit of %.1f megapixels" % (pixels / 1e6, limits["max_pixels"] / 1e6))
         header = {"type": "submit", "method": method, "params": dict(params or {}), "images": {}}
         if preview_every is not None:
             header["preview_every"] = int(preview_every)

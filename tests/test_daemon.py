@@ -301,6 +301,11 @@ def test_oversize_job_is_refused_before_allocation(daemon, client):
     with pytest.raises(DaemonError) as err:
         client.submit("echo", {}, {"content": big})
     assert err.value.code == protocol.TOO_LARGE and "megapixels" in str(err.value)
+    with Client(daemon.endpoint, timeout=10) as informed:  # after a handshake: refused without sending
+        informed.handshake()
+        with pytest.raises(DaemonError, match="daemon's limit") as err:
+            informed.submit("echo", {}, {"content": big})
+        assert err.value.code == protocol.TOO_LARGE
     # A frame over the message size limit: libzmq drops the connection before allocating it.
     sock.send_multipart([msgpack.packb({"v": 1, "type": "handshake", "rid": 1}), bytes((MAX_MESSAGE_MB + 1) << 20)])
     assert not sock.poll(500)
