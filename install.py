@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
 TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
+# Distributions the package and its tests need (pyproject.toml); all present = nothing to install.
+DEPENDENCIES = ["numpy", "pillow", "pyzmq", "msgpack", "scipy", "pypng", "pytest", "hypothesis", "PyQt6"]
 # App-plugin installers (modules in installer/), each with install(args, log) and uninstall(args, log).
 PLUGIN_INSTALLERS: list[str] = ["installer.gimp", "installer.krita"]
 
@@ -38,16 +43,18 @@ def pip(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def imports_ok(*modules: str) -> bool:
-    code = "; ".join(f"import {m}" for m in modules)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+def installed_version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def ensure_torch() -> None:
-    if imports_ok("torch", "torchvision"):
-        out = subprocess.run([sys.executable, "-c", "import torch, torchvision; print(torch.__version__, "
-                              "torchvision.__version__)"], capture_output=True, text=True).stdout.split()
-        log(f"torch {out[0]} and torchvision {out[1]} already installed: kept")
+    # Metadata, not an import: importing torch costs seconds, and an installed torch is kept as it is.
+    versions = installed_version("torch"), installed_version("torchvision")
+    if all(versions):
+        log(f"torch {versions[0]} and torchvision {versions[1]} already installed: kept")
         return
     try:  # the versions this project is tested with; pip finds them locally where a machine caches them
         pip(*TORCH_PINS)
@@ -57,17 +64,21 @@ def ensure_torch() -> None:
 
 
 def ensure_package() -> None:
-    if imports_ok("painterly.engine", "painterly.daemon", "zmq", "msgpack", "scipy", "png", "pytest",
-                  "hypothesis") and _installed_from_here():
+    if _installed_from_here() and all(installed_version(d) for d in DEPENDENCIES):
         log("painterly package already installed from this checkout: kept")
         return
-    pip("-e", f"{REPO}[test]")
+    pip("-q", "-e", f"{REPO}[test]")
 
 
 def _installed_from_here() -> bool:
-    out = subprocess.run([sys.executable, "-c", "import painterly.engine as e; print(e.__file__)"],
-                         capture_output=True, text=True).stdout.strip()
-    return bool(out) and Path(out).resolve().is_relative_to(REPO)
+    """True when painterly is installed editable from this very checkout (pip's direct_url.json)."""
+    try:
+        direct_url = importlib.metadata.distribution("painterly").read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    info = json.loads(direct_url or "{}")
+    return info.get("dir_info", {}).get("editable", False) and \
+        Path(urllib.parse.unquote(urllib.parse.urlparse(info.get("url", "")).path)).resolve() == REPO
 
 
 def ensure_weights() -> None:
@@ -84,6 +95,7 @@ def main(argv=None) -> int:
     parser.add_argument("--weights-only", action="store_true", help="only fetch and convert the VGG weights")
     parser.add_argument("--no-weights", action="store_true", help="skip the weights")
     parser.add_argument("--no-plugins", action="store_true", help="skip the Krita/GIMP plugins")
+    parser.add_argument("--plugins-only", action="store_true", help="only install the Krita/GIMP plugins")
     parser.add_argument("--uninstall", action="store_true", help="remove the Krita/GIMP plugins")
     for module in plugin_modules():
         module.add_arguments(parser)
@@ -96,10 +108,10 @@ def main(argv=None) -> int:
     if sys.version_info < (3, 10):
         log(f"Python 3.10 or newer is needed, this is {sys.version.split()[0]}")
         return 1
-    if not args.weights_only:
+    if not (args.weights_only or args.plugins_only):
         ensure_torch()
         ensure_package()
-    if not args.no_weights:
+    if not (args.no_weights or args.plugins_only):
         ensure_weights()
     if not (args.no_plugins or args.weights_only):
         for module in plugin_modules():

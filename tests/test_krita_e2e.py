@@ -71,10 +71,10 @@ def daemon(tmp_path_factory):
 
 
 def install_plugin(home, extra=(), full=False):
-    """The Krita part of install.py (``python -m installer.krita``, the same module install.py calls);
-    with full=True install.py itself, whose package/torch checks take about a minute on a busy machine."""
+    """install.py's plugin step (``--plugins-only``); with full=True install.py's whole run without
+    weights, whose package/torch checks take about half a minute on a busy machine."""
     resources = home / ".local" / "share" / "krita"
-    cmd = [str(REPO / "install.py"), "--no-weights"] if full else ["-m", "installer.krita"]
+    cmd = [str(REPO / "install.py"), "--no-weights" if full else "--plugins-only"]
     r = subprocess.run([sys.executable, *cmd, "--krita-resources", str(resources),
                         "--krita-prefix", "/opt/apprig/trixie", *extra],
                        capture_output=True, text=True, timeout=600, cwd=REPO)
