@@ -12,7 +12,7 @@ Metrics, all at the content's full size:
   averaged with the labels' areas as weights; the content image itself gives the baseline;
 * time in seconds (stage 1 is shared, so each variant is charged stage 1 plus its own step).
 
-Writes sheets (content | style | ours | ours fast | paper) and a table to results/photo_quality/
+Writes sheets (content | style | ours | ours smoothed | ours fast | paper) and a table to results/photo_quality/
 (git-ignored; the dpst images must never enter the repository).
 
     nice -n 10 python bench/photo_quality.py --examples 1 2 9 --size 256 --iterations 40 --photo-iterations 40
@@ -114,13 +114,22 @@ def run_example(ex: str, params: dict, device: torch.device) -> dict:
     ours = affine_upsample(content_small, to_numpy(optimised), content_np)
     t_opt = time.perf_counter() - start
 
+    start = time.perf_counter()
+    ours_smooth = affine_upsample(content_small, matting_smooth(to_numpy(optimised), laplacian=laplacian,
+                                                                smoothness=params["smoothness"]), content_np)
+    t_smooth = time.perf_counter() - start
+    OUT.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(OUT / f"{ex}_working.npz", content=content_small, stage1=to_numpy(stage1),
+                        optimised=to_numpy(optimised))
     stage1_up = affine_upsample(content_small, to_numpy(stage1), content_np)
     # Plain interpolation instead of the affine upsampling shows what the photorealism term does alone.
     bicubic = lambda small: to_numpy(resize(small.contiguous(), content_np.shape[:2]))
-    variants = {"content": content_np, "stage1": stage1_up, "ours": ours, "ours_fast": fast, "paper": paper,
+    variants = {"content": content_np, "stage1": stage1_up, "ours": ours, "ours_smooth": ours_smooth,
+                "ours_fast": fast, "paper": paper,
                 "stage1_bicubic": bicubic(stage1), "ours_bicubic": bicubic(optimised)}
     row = {"example": ex, "size": f"{size[1]}x{size[0]}",
            "time_ours": t_stage1 + t_opt, "time_fast": t_stage1 + t_fast, "time_stage1": t_stage1,
+           "time_smooth_step": t_smooth,
            "s_per_iter_stage1": t_stage1 / max(1, params["iterations"]),
            "s_per_iter_stage2": t_opt / max(1, params["photo_iterations"])}
     for name, img in variants.items():
@@ -130,7 +139,7 @@ def run_example(ex: str, params: dict, device: torch.device) -> dict:
     save_image(OUT / f"{ex}_ours.png", ours)
     save_image(OUT / f"{ex}_fast.png", fast)
     sheet_h = 200
-    tiles = [content_np, style_np, ours, fast, paper]
+    tiles = [content_np, style_np, ours, ours_smooth, fast, paper]
     scaled = [Image.fromarray((np.clip(t, 0, 1) * 255).astype(np.uint8)).resize(
         (max(1, round(t.shape[1] * sheet_h / t.shape[0])), sheet_h), Image.LANCZOS) for t in tiles]
     sheet = Image.new("RGB", (sum(s.width for s in scaled) + 4 * (len(scaled) - 1), sheet_h), "white")
@@ -143,10 +152,12 @@ def run_example(ex: str, params: dict, device: torch.device) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    names = ("content", "stage1_bicubic", "ours_bicubic", "stage1", "ours", "ours_fast", "paper")
+    names = [n for n in ("content", "stage1_bicubic", "ours_bicubic", "stage1", "ours", "ours_smooth", "ours_fast",
+                         "paper") if all(f"structure_{n}" in r for r in rows)]
     print("\nstructure = SSIM of gradient magnitudes vs the content (higher = better, 1 = identical edges)")
     print("colour    = Lab mean+std distance to the style per label, area-weighted (lower = closer to the style)")
-    print("stage1 = no photorealism term; ours = paper's two stages; ours_fast = stage 1 + closed-form smoothing;")
+    print("stage1 = no photorealism term; ours = paper's two stages (+ closed-form smoothing: ours_smooth);")
+    print("ours_fast = stage 1 + closed-form smoothing;")
     print("*_bicubic = working-size result interpolated (no affine upsampling); times in s (stage 1 shared)")
     mean = lambda key: float(np.mean([r[key] for r in rows]))
     for title, prefix, fmt in (("structure (higher = better)", "structure_", "{:6.3f}"),

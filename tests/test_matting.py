@@ -102,3 +102,14 @@ def test_affine_upsample_reproduces_a_global_recolouring():
     up = affine_upsample(small, recolour(small), full, eps=1e-6)
     assert up.shape == full.shape
     np.testing.assert_allclose(up, np.clip(recolour(full), 0, 1), atol=0.02)
+
+
+def test_direct_and_iterative_smoothing_agree(monkeypatch):
+    import painterly.engine.matting as matting
+    rng = np.random.default_rng(6)
+    content = rng.random((20, 22, 3))
+    stylised = rng.random((20, 22, 3))
+    direct = matting_smooth(stylised, content, smoothness=10.0, eps=1e-4)
+    monkeypatch.setattr(matting, "DIRECT_SOLVE_MAX_PIXELS", 0)
+    iterative = matting_smooth(stylised, content, smoothness=10.0, eps=1e-4, tol=1e-10, max_iterations=5000)
+    np.testing.assert_allclose(direct, iterative, atol=1e-4)

@@ -44,7 +44,7 @@ PARAMS = (
     Param("mode", str, "optimize", "'optimize': two stages as in the paper; 'fast': stage 1 then a "
           "closed-form matting smoothing solve", choices=("optimize", "fast")),
     Param("smooth", bool, False, "closed-form matting smoothing of the final result (mode 'optimize')"),
-    Param("smoothness", float, 1.0, "strength of the closed-form smoothing (weight of the Laplacian)", 0.0, 1e6),
+    Param("smoothness", float, 100.0, "strength of the closed-form smoothing (weight of the Laplacian)", 0.0, 1e6),
     Param("upsample", str, "affine", "to full size: 'affine' (local colour models applied to the full-size "
           "content) or 'bicubic'", choices=("affine", "bicubic")),
     Param("init", str, "transfer", "starting image: 'transfer' (per-label colour statistics of the style) or "
