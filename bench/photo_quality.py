@@ -160,6 +160,8 @@ def print_table(rows: list[dict]) -> None:
     print("ours_fast = stage 1 + closed-form smoothing;")
     print("*_bicubic = working-size result interpolated (no affine upsampling); times in s (stage 1 shared)")
     mean = lambda key: float(np.mean([r[key] for r in rows]))
+    if rows and "params" in rows[0]:
+        print("params:", json.dumps(rows[0]["params"]))
     for title, prefix, fmt in (("structure (higher = better)", "structure_", "{:6.3f}"),
                                ("colour distance (lower = closer to the style)", "colour_", "{:6.2f}")):
         print(f"\n{title}")
@@ -205,14 +207,15 @@ def main(argv=None) -> int:
     print("params:", json.dumps(params), flush=True)
     rows = []
     get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, NETWORK, params["pool"], torch.device(args.device))  # not timed
-    if args.table_only:  # every batch's rows (rows*.json), one line per example
-        merged = {}
+    if args.table_only:  # one table per batch (rows*.json): batches may differ in parameters
         for path in sorted(OUT.glob("rows*.json")):
-            merged.update({r["example"]: r for r in json.loads(path.read_text())})
-        print_table(sorted(merged.values(), key=lambda r: int(r["example"])))
+            print(f"\n=== {path.name}")
+            print_table(json.loads(path.read_text()))
         return 0
     for ex in examples:
         row = run_example(ex, params, torch.device(args.device))
+        row["params"] = {k: params[k] for k in ("size", "iterations", "photo_iterations", "photo_weight",
+                                                "smoothness")}
         rows.append(row)
         print(json.dumps(row), flush=True)
         (OUT / args.rows).write_text(json.dumps(rows, indent=1))
