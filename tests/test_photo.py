@@ -7,7 +7,8 @@ from painterly import engine
 from painterly.engine.features import get_extractor
 from painterly.engine.matting import laplacian_to_torch, matting_laplacian, matting_quadratic
 from painterly.engine.methods import ParameterError, get_method
-from painterly.engine.methods.photo import CONTENT_LAYER, NETWORK, STYLE_LAYERS, PhotoObjective, colour_transfer
+from painterly.engine.methods.photo import (CONTENT_LAYER, NETWORK, REFERENCE_PIXELS, STYLE_LAYERS, PhotoObjective,
+                                            colour_transfer)
 from painterly.engine.segmentation import label_pairs
 
 torch.set_num_threads(1)
@@ -68,7 +69,8 @@ def test_objective_adds_half_lambda_times_the_matting_quadratic(images):
     quad = float(matting_quadratic(image, lap))
     assert terms["photo"] == pytest.approx(quad, rel=1e-5)
     assert float(without) == 0.0
-    assert float(with_term) == pytest.approx(quad, rel=1e-5)          # λ/2 · quadratic with λ = 2
+    # λ/2 · quadratic with λ = 2, rescaled from the working size to the reference's pixel count
+    assert float(with_term) == pytest.approx(quad * REFERENCE_PIXELS / (32 * 32), rel=1e-5)
 
 
 def test_run_with_label_maps_returns_full_size_photo(images):

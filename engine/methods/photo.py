@@ -30,6 +30,8 @@ from .gatys import to_numpy, to_tensor, working_size
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# The reference ran at the dpst examples' size (700 px longest side, ~700×467): λ = 1e4 means that balance.
+REFERENCE_PIXELS = 700 * 467
 NETWORK = "vgg19"   # the reference's network; the loss weights assume its Caffe-scale features
 
 PARAMS = (
@@ -139,9 +141,11 @@ class PhotoObjective:
         total = p["content_weight"] * content + p["style_weight"] * style + p["tv_weight"] * tv
         terms = {"content": float(content.detach()), "style": float(style.detach()), "tv": float(tv.detach())}
         if self.laplacian is not None and p["photo_weight"] > 0:
-            # reference gradient λ·M·V (V in [0, 1]) ⇔ loss λ/2 · Σ_c V_cᵀ M V_c
+            # reference gradient λ·M·V (V in [0, 1]) ⇔ loss λ/2 · Σ_c V_cᵀ M V_c. The sum runs over pixels
+            # while the other terms are means, so λ is rescaled to keep the reference's balance at any size.
             photo = matting_quadratic(image, self.laplacian)
-            total = total + 0.5 * p["photo_weight"] * photo
+            pixel_scale = REFERENCE_PIXELS / (image.shape[-2] * image.shape[-1])
+            total = total + 0.5 * p["photo_weight"] * pixel_scale * photo
             terms["photo"] = float(photo.detach())
         return total, terms
 
