@@ -1,6 +1,8 @@
 """VGG feature extractor with layers addressed by name (``relu4_1``, ``conv4_2``, ``pool3``)."""
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Iterable
 
 import torch
@@ -128,3 +130,35 @@ def get_extractor(layers: Iterable[str], network: str = "vgg19", pool: str = "av
     if key not in _EXTRACTOR_CACHE:
         _EXTRACTOR_CACHE[key] = VGGFeatures(layers, network, pool).to(device)
     return _EXTRACTOR_CACHE[key]
+
+
+class FeatureCache:
+    """Small LRU of a network's features of recently seen images, keyed by their content.
+
+    A daemon serving several jobs against the same painting (one style, many objects or photos)
+    skips re-encoding the style at every pyramid level of every job.
+    """
+
+    def __init__(self, max_entries: int = 6):
+        self.max_entries = max_entries
+        self._entries: "OrderedDict[tuple, dict]" = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __call__(self, extractor: "VGGFeatures", image: torch.Tensor) -> dict[str, torch.Tensor]:
+        digest = hashlib.blake2b(image.detach().float().cpu().contiguous().numpy().tobytes(),
+                                 digest_size=16).hexdigest()
+        key = (id(extractor), tuple(extractor.layers), tuple(image.shape), str(image.device), digest)
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return self._entries[key]
+        self.misses += 1
+        with torch.no_grad():
+            features = {name: f.detach() for name, f in extractor(image).items()}
+        self._entries[key] = features
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return features
+
+
+style_features = FeatureCache()

@@ -85,3 +85,19 @@ def test_weight_pickle_loader_refuses_code():
 
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         weights._NumpyOnlyUnpickler(__import__("io").BytesIO(pickle.dumps(Evil()))).load()
+
+
+def test_style_feature_cache_reuses_features_of_the_same_image_only():
+    from painterly.engine.features import FeatureCache, get_extractor
+    cache = FeatureCache(max_entries=2)
+    extractor = get_extractor(("relu1_1", "relu2_1"), "vgg16", "avg", "cpu")
+    style = torch.rand(1, 3, 32, 32)
+    first = cache(extractor, style)
+    again = cache(extractor, style.clone())
+    assert again is first and cache.hits == 1
+    other = cache(extractor, style + 0.01)
+    assert other is not first and cache.misses == 2
+    assert torch.equal(first["relu2_1"], extractor(style)["relu2_1"])
+    cache(extractor, torch.rand(1, 3, 32, 32))       # evicts the oldest entry
+    cache(extractor, style)
+    assert cache.misses == 4

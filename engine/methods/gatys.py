@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .. import masks as masklib
-from ..features import NETWORKS, POOLING, get_extractor
+from ..features import NETWORKS, POOLING, get_extractor, style_features
 from ..losses import ContentLoss, GramStyleLoss, gram_matrix, masked_gram_matrix, total_variation
 from ..optimize import ProgressCounter, optimize
 from ..pyramid import Pyramid, resize
@@ -78,7 +78,7 @@ class StyleObjective:
         self.content_layer, self.style_layers = content_layer, tuple(style_layers)
         with torch.no_grad():
             content_feats = extractor(content)
-            style_feats = extractor(style)
+        style_feats = style_features(extractor, style)
         self.content_loss = ContentLoss(content_feats[content_layer], mask=mask)
         self.content_scale = float(content_feats[content_layer].pow(2).mean()) + 1e-8
         self.style_losses = {}

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import masks as masklib
-from ..features import POOLING, get_extractor
+from ..features import POOLING, get_extractor, style_features
 from ..losses import masked_gram_matrix, resize_mask
 from ..matting import DEFAULT_EPS, affine_upsample, matting_laplacian, laplacian_to_torch, matting_quadratic, \
     matting_smooth
@@ -106,7 +106,7 @@ class PhotoObjective:
         hs, ws = style.shape[-2:]
         with torch.no_grad():
             content_feats = extractor(content)
-            style_feats = extractor(style)
+        style_feats = style_features(extractor, style)
         self.content_target = content_feats[CONTENT_LAYER]
         # Per layer and label: (content mask at the layer's size, target Gram, weight = label's share).
         # Grams follow the reference's normalisation: Σ m f fᵀ / (C · Σ m).
