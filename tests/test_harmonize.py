@@ -174,3 +174,21 @@ def test_working_tensors_are_contiguous_for_lbfgs():
     permuted = torch.from_numpy(rgb).permute(2, 0, 1)[None]
     out = optimize(permuted, lambda im: (((im - 0.5) ** 2).sum(), {}), 2)
     assert out.shape == permuted.shape
+
+
+def test_tiny_composite_with_a_big_mask_works_or_says_what_to_do():
+    """A selection covering almost all of a tiny composite leaves no painting for the style: either the
+    clean painting fixes it, or the user gets a one-line MaskError naming the remedy."""
+    canvas = painting(40, 32)
+    composite, mask = canvas.copy(), np.zeros((40, 32), np.float32)
+    mask[3:37, 3:29] = 1.0
+    composite[mask > 0] = [0.9, 0.9, 0.95]
+    params = {"quality": "preview", "iterations": 1, "size": 32, "network": "vgg16"}
+    with pytest.raises(MaskError, match="pass the clean painting"):
+        engine.run_output("harmonize", {"composite": composite, "mask": mask}, params, device="cpu")
+    out = engine.run_output("harmonize", {"composite": composite, "mask": mask, "style": canvas},
+                            dict(params, resynthesis=0), device="cpu")
+    assert out.rgb.shape == composite.shape and np.isfinite(out.rgb).all()
+    result, outside = out.composite_over(composite), out.alpha <= 0
+    assert np.array_equal(result[outside], composite[outside])
+    assert np.abs(result - composite)[mask > 0].mean() > 1e-3        # the object did change

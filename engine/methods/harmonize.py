@@ -42,6 +42,9 @@ ALL_LAYERS = PASS2_STYLE_LAYERS
 # Relative loss terms (each divided by its target's magnitude) times these and the painting's style level.
 STYLE_SCALE = 0.45
 HIST_SCALE = 0.45
+# Multiplies the paper's TV weight: the optimiser's speckle is handled by chroma denoising, and a full
+# TV weight washes the brush strokes out of low-noise paintings.
+TV_SCALE = 1.0
 
 # Per quality: working size (longest side of the painting context), iterations of each pass, the
 # scale of pass 1 relative to the working size, and whether to re-synthesise texture afterwards.
@@ -69,7 +72,7 @@ def auto_weights(painting: np.ndarray, strength: float) -> dict:
                           (math.log(0.04) - math.log(0.006)), 1.0, 10.0))
     factor = 0.0 if strength <= 0 else 4.0 ** (2.0 * strength - 1.0)
     # The paper's tv weight 10/(1+exp(1e4·noise−25)) drops to 0 above noise ≈ 0.0025; same shape here.
-    tv = 10.0 / (1.0 + math.exp(min(50.0, 2e3 * noise - 25.0)))
+    tv = TV_SCALE * 10.0 / (1.0 + math.exp(min(50.0, 2e3 * noise - 25.0)))
     return {"style_level": level, "noise": noise, "texture": texture,
             "style": STYLE_SCALE * level * factor, "histogram": HIST_SCALE * level * factor, "content": 1.0, "tv": tv}
 
@@ -126,7 +129,11 @@ def _style_valid(exclude: torch.Tensor | None, feats: torch.Tensor):
     """Style positions allowed as matches: all, or those clear of the pasted object."""
     if exclude is None:
         return None
-    return ~_layer_mask(exclude, feats)
+    valid = ~_layer_mask(exclude, feats)
+    if not bool(valid.any()):
+        raise masklib.MaskError("the selection covers almost the whole image: not enough painting around it "
+                                "for the style; pass the clean painting as style (or select less)")
+    return valid
 
 
 def pass1_targets(extractor, image, style, loss_mask, exclude):
