@@ -10,7 +10,8 @@ Harmonization", 2018), restricted to a crop around the object so it runs in seco
    consistent, carried to the shallower layers; Gram + histogram losses on the mapped features, content
    and TV losses.
 4. Post-process: chroma denoising guided by the luminance, optional patch re-synthesis of the fine
-   texture from painting patches, upsampling and feathered blending at full resolution.
+   texture from painting patches (off by default: its patch averaging smears brush strokes),
+   upsampling and feathered blending at full resolution.
 
 The optimised image is always seen by the network composited over the painting (through the blend
 weights), so the losses judge the seam the viewer will see, not an image with a free-floating halo.
@@ -44,7 +45,7 @@ STYLE_SCALE = 0.45
 HIST_SCALE = 0.45
 # Multiplies the paper's TV weight: the optimiser's speckle is handled by chroma denoising, and a full
 # TV weight washes the brush strokes out of low-noise paintings.
-TV_SCALE = 1.0
+TV_SCALE = 0.1
 
 # Per quality: working size (longest side of the painting context), iterations of each pass, the
 # scale of pass 1 relative to the working size, and whether to re-synthesise texture afterwards.
@@ -52,7 +53,7 @@ TV_SCALE = 1.0
 PRESETS = {
     "preview": {"size": 224, "pass1": 20, "pass2": 12, "pass1_scale": 1.0, "resynthesis": 0.0,
                 "region_pixels": 128 * 128},
-    "final": {"size": 700, "pass1": 100, "pass2": 70, "pass1_scale": 0.5, "resynthesis": 1.0,
+    "final": {"size": 700, "pass1": 100, "pass2": 70, "pass1_scale": 0.5, "resynthesis": 0.0,
               "region_pixels": 300 * 300},
 }
 
