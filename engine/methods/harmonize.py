@@ -46,6 +46,8 @@ HIST_SCALE = 0.45
 # Multiplies the paper's TV weight: the optimiser's speckle is handled by chroma denoising, and a full
 # TV weight washes the brush strokes out of low-noise paintings.
 TV_SCALE = 0.1
+# TV weight on a ring across the object's outline only: smooths the seam without washing the inside.
+SEAM_TV = 10.0
 
 # Per quality: working size (longest side of the painting context), iterations of each pass, the
 # scale of pass 1 relative to the working size, and whether to re-synthesise texture afterwards.
@@ -92,6 +94,7 @@ class HarmonyObjective:
         with torch.no_grad():
             content = extractor(content_image)[CONTENT_LAYER]
         self.content_loss = ContentLoss(content, mask=loss_mask)
+        self.seam_ring = 4.0 * loss_mask * (1.0 - loss_mask) * blend
         self.content_scale = float(content.pow(2).mean()) + 1e-8
         self.grams = {}
         for layer, mapped in style_targets.items():
@@ -119,6 +122,8 @@ class HarmonyObjective:
         tv = total_variation(seen, self.blend)
         total = total + w["tv"] * tv
         terms["tv"] = float(tv.detach())
+        if SEAM_TV > 0:
+            total = total + SEAM_TV * total_variation(seen, self.seam_ring)
         return total, terms
 
 
