@@ -256,7 +256,7 @@ def _seconds(row, who):
 
 def write_table(rows, path, quality):
     lines = [f"# harmonize ({quality}) on {len(rows)} dph examples", "",
-             "Seconds: wall clock (machine shared with other jobs) / CPU time of the process (1 thread).", "",
+             f"Seconds: wall clock / CPU time of the process ({torch.get_num_threads()} torch threads).", "",
              "| example | who | global | local | content | seam | bg | s wall / cpu |",
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:
