@@ -8,7 +8,7 @@ Harmonization", 2018), restricted to a crop around the object so it runs in seco
    Gram loss against the matched painting features plus a masked content loss.
 3. Pass 2 (refined, from pass 1's output): one mapping at relu4_1 by 3×3 patch matching, made spatially
    consistent, carried to the shallower layers; Gram + histogram losses on the mapped features, content
-   and TV losses.
+   loss, a light TV loss (a tenth of the paper's) inside and a strong one on a ring across the outline.
 4. Post-process: chroma denoising guided by the luminance, optional patch re-synthesis of the fine
    texture from painting patches (off by default: its patch averaging smears brush strokes),
    upsampling and feathered blending at full resolution.
