@@ -11,11 +11,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def cmd_demo(args) -> int:
+    from painterly import engine
     from painterly.engine import load_image, load_mask, save_image
 
     from .cli_engine import ProgressBar
 
-    from painterly import engine
     composite = load_image(EXAMPLES / "demo_composite.png")
     mask = load_mask(EXAMPLES / "demo_mask.png", size=composite.size, threshold=None)
     print(f"harmonizing the pasted cup in {EXAMPLES / 'demo_composite.png'} ({args.quality} quality)...",
