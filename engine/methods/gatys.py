@@ -10,9 +10,11 @@ import numpy as np
 import torch
 
 from .. import masks as masklib
+from ..crop import to_tensor
 from ..features import NETWORKS, POOLING, get_extractor, style_features
 from ..losses import ContentLoss, GramStyleLoss, gram_matrix, masked_gram_matrix, total_variation
 from ..optimize import ProgressCounter, optimize
+from ..optimize import to_numpy_image as to_numpy
 from ..pyramid import Pyramid, resize
 from .base import InputSpec, Method, Output, Param, RunContext
 
@@ -33,14 +35,6 @@ COMMON_PARAMS = (
     Param("pyramid_levels", int, 0, "coarse-to-fine levels (0 = automatic)", 0, 6),
     Param("seed", int, 0, "random seed (noise init)", 0, 2**31 - 1),
 )
-
-
-def to_tensor(rgb: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None].to(device)
-
-
-def to_numpy(image: torch.Tensor) -> np.ndarray:
-    return image.detach()[0].clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
 
 
 def working_size(height: int, width: int, longest: int) -> tuple[int, int]:
