@@ -138,6 +138,9 @@ def test_auto_weights_follow_the_painting_and_strength():
     textured = np.clip(smooth + 0.15 * rng.standard_normal((64, 64, 3)).astype(np.float32), 0, 1)
     a, b = auto_weights(smooth, 0.5), auto_weights(textured, 0.5)
     assert b["style"] > a["style"] and b["tv"] < a["tv"]
+    assert b["features"] > a["features"] > 0
+    # The outline smoothing is on for a smooth painting and off for a noisy one (it would leave a band).
+    assert a["seam_tv"] > 1.0 and b["seam_tv"] < 1e-3
     assert auto_weights(textured, 0.0)["style"] == 0.0
     assert auto_weights(textured, 1.0)["style"] > b["style"] > auto_weights(textured, 0.2)["style"]
 
@@ -192,3 +195,47 @@ def test_tiny_composite_with_a_big_mask_works_or_says_what_to_do():
     result, outside = out.composite_over(composite), out.alpha <= 0
     assert np.array_equal(result[outside], composite[outside])
     assert np.abs(result - composite)[mask > 0].mean() > 1e-3        # the object did change
+
+
+def _objective_parts(seed=9):
+    from painterly.engine.features import get_extractor
+    from painterly.engine.methods.harmonize import ALL_LAYERS
+    extractor = get_extractor(ALL_LAYERS, "vgg16", "avg", "cpu")
+    canvas = croplib.to_tensor(painting(48, 48, seed=seed))
+    composite_np, mask_np = paste(painting(48, 48, seed=seed), 12, 12, 24)
+    return extractor, canvas, croplib.to_tensor(composite_np), croplib.to_tensor(mask_np)
+
+
+def test_mapped_feature_term_pulls_each_feature_towards_its_match():
+    """The patch-based term: optimising it alone moves the object's features to the mapped painting
+    features (what the local style distance measures), and only inside the mask."""
+    from painterly.engine.methods.harmonize import HarmonyObjective
+    from painterly.engine.optimize import optimize
+    extractor, canvas, composite, mask = _objective_parts()
+    with torch.no_grad():
+        mapped = {layer: f for layer, f in extractor(canvas).items() if layer in ("relu3_1", "relu4_1")}
+    weights = {"content": 0.0, "style": 0.0, "histogram": 0.0, "tv": 0.0, "features": 1.0}
+    objective = HarmonyObjective(extractor, composite, composite, mask, mask, {}, {}, weights, mapped)
+    before = objective(composite)[1]["features"]
+    seen = objective.composite(optimize(composite, objective, 15))
+    after = objective(seen)[1]["features"]
+    assert after < 0.5 * before
+    outside = mask[0, 0] == 0
+    assert torch.equal(seen[0, :, outside], composite[0, :, outside])   # the painting around is not touched
+
+
+def test_context_gram_mix_moves_targets_to_the_painting_outside_the_object():
+    from painterly.engine.losses import masked_gram_matrix
+    from painterly.engine.methods.harmonize import HarmonyObjective
+    extractor, canvas, composite, mask = _objective_parts(seed=10)
+    with torch.no_grad():
+        feats = extractor(composite)
+    targets = {layer: feats[layer] for layer in ("relu2_1", "relu3_1")}
+    weights = {"content": 1.0, "style": 1.0, "histogram": 0.0, "tv": 0.0}
+    objective = HarmonyObjective(extractor, composite, composite, mask, mask, targets, {}, weights)
+    original = {layer: objective.grams[layer][0].clone() for layer in targets}
+    objective.mix_context_grams(extractor, composite, mask, 0.5)
+    for layer in targets:
+        context = masked_gram_matrix(feats[layer], 1.0 - mask)
+        assert torch.allclose(objective.grams[layer][0], 0.5 * original[layer] + 0.5 * context, atol=1e-5)
+        assert not torch.allclose(context, original[layer], rtol=0.05)   # the mix did move the target

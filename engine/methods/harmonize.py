@@ -7,8 +7,10 @@ Harmonization", 2018), restricted to a crop around the object so it runs in seco
    the mask are matched independently to their nearest painting feature patch; the loss is a masked
    Gram loss against the matched painting features plus a masked content loss.
 3. Pass 2 (refined, from pass 1's output): one mapping at relu4_1 by 3×3 patch matching, made spatially
-   consistent, carried to the shallower layers; Gram + histogram losses on the mapped features, content
-   loss, a light TV loss (a tenth of the paper's) inside and a strong one on a ring across the outline.
+   consistent, carried to the shallower layers; Gram + histogram losses on the mapped features (the Gram
+   targets half-way to the whole painting context's), a patch term pulling each relu3_1/relu4_1 feature
+   towards its mapped painting feature, content loss, a light TV loss (a tenth of the paper's) inside
+   and, on smooth paintings only, a strong one on a ring across the outline.
 4. Post-process: chroma denoising guided by the luminance, optional patch re-synthesis of the fine
    texture from painting patches (off by default: its patch averaging smears brush strokes),
    upsampling and feathered blending at full resolution.
@@ -43,10 +45,24 @@ ALL_LAYERS = PASS2_STYLE_LAYERS
 # Relative loss terms (each divided by its target's magnitude) times these and the painting's style level.
 STYLE_SCALE = 0.45
 HIST_SCALE = 0.45
+# Pass 2 also pulls each feature vector towards its mapped painting feature (a patch-based term, as in
+# CNNMRF): the Gram and histogram terms match statistics only, this one makes every part of the object
+# look like some part of the painting.
+FEATURE_SCALE = 0.25
+FEATURE_LAYERS = ("relu3_1", "relu4_1")
+# Share of the pass-2 Gram targets taken from the whole painting context rather than from the mapped
+# features: the mapping favours the parts of the painting that resemble the object, this keeps the
+# painting's overall palette and stroke statistics in view.
+GLOBAL_MIX = 0.5
+# Texture level (see postprocess.texture_level) mapped to style level 1 and 10: the dph paintings span
+# ~0.011 (smooth Baroque) .. ~0.09 (hatching, impasto), with an outlier at 0.18 (a pattern).
+TEXTURE_RANGE = (0.006, 0.04)
 # Multiplies the paper's TV weight: the optimiser's speckle is handled by chroma denoising, and a full
 # TV weight washes the brush strokes out of low-noise paintings.
 TV_SCALE = 0.1
 # TV weight on a ring across the object's outline only: smooths the seam without washing the inside.
+# Scaled like the TV weight by the painting's smoothness: on a noisy, high-contrast painting it would
+# average the strokes across the outline into a pale band.
 SEAM_TV = 10.0
 
 # Per quality: working size (longest side of the painting context), iterations of each pass, the
@@ -69,15 +85,18 @@ def auto_weights(painting: np.ndarray, strength: float) -> dict:
     """
     noise = estimate_noise(painting)
     texture = texture_level(painting)
-    # Texture level of the dph paintings spans ~0.005 (smooth, academic) .. ~0.04 (impasto); map it
-    # log-linearly onto the classifier's 1..10 range.
-    level = float(np.clip(1.0 + 9.0 * (math.log(max(texture, 1e-4)) - math.log(0.006)) /
-                          (math.log(0.04) - math.log(0.006)), 1.0, 10.0))
+    # Map the texture level log-linearly onto the classifier's 1..10 range.
+    low, high = TEXTURE_RANGE
+    level = float(np.clip(1.0 + 9.0 * (math.log(max(texture, 1e-4)) - math.log(low)) /
+                          (math.log(high) - math.log(low)), 1.0, 10.0))
     factor = 0.0 if strength <= 0 else 4.0 ** (2.0 * strength - 1.0)
     # The paper's tv weight 10/(1+exp(1e4·noise−25)) drops to 0 above noise ≈ 0.0025; same shape here.
-    tv = TV_SCALE * 10.0 / (1.0 + math.exp(min(50.0, 2e3 * noise - 25.0)))
+    smooth = 1.0 / (1.0 + math.exp(min(50.0, 2e3 * noise - 25.0)))
+    tv = TV_SCALE * 10.0 * smooth
     return {"style_level": level, "noise": noise, "texture": texture,
-            "style": STYLE_SCALE * level * factor, "histogram": HIST_SCALE * level * factor, "content": 1.0, "tv": tv}
+            "style": STYLE_SCALE * level * factor, "histogram": HIST_SCALE * level * factor, "content": 1.0, "tv": tv,
+            "seam_tv": SEAM_TV * smooth,
+            "features": FEATURE_SCALE * level * factor}
 
 
 class HarmonyObjective:
@@ -88,7 +107,7 @@ class HarmonyObjective:
     """
 
     def __init__(self, extractor, content_image, background, blend, loss_mask, style_targets: dict,
-                 hist_targets: dict, weights: dict):
+                 hist_targets: dict, weights: dict, feature_targets: dict | None = None):
         self.extractor, self.background, self.blend, self.mask = extractor, background, blend, loss_mask
         self.weights = weights
         with torch.no_grad():
@@ -102,6 +121,18 @@ class HarmonyObjective:
             self.grams[layer] = (target, float(target.pow(2).mean()) + 1e-8)
         self.hists = {layer: HistogramLoss(mapped, resize_mask(loss_mask, mapped.shape[-2:]) > 0.5)
                       for layer, mapped in hist_targets.items()}
+        self.features = {layer: (ContentLoss(mapped, mask=loss_mask), float(mapped.pow(2).mean()) + 1e-8)
+                         for layer, mapped in (feature_targets or {}).items()}
+
+    def mix_context_grams(self, extractor, style, exclude, share: float):
+        """Move the Gram targets ``share`` of the way to the Gram of the painting context (outside
+        ``exclude``, the pasted object, when given)."""
+        with torch.no_grad():
+            feats = extractor(style)
+        region = torch.ones_like(style[:, :1]) if exclude is None else (1.0 - exclude).clamp(0, 1)
+        for layer, (target, _) in self.grams.items():
+            mixed = (1.0 - share) * target + share * masked_gram_matrix(feats[layer], region)
+            self.grams[layer] = (mixed, float(mixed.pow(2).mean()) + 1e-8)
 
     def composite(self, image):
         return self.blend * image + (1.0 - self.blend) * self.background
@@ -111,19 +142,25 @@ class HarmonyObjective:
         feats = self.extractor(seen)
         w = self.weights
         content = self.content_loss(feats[CONTENT_LAYER]) / self.content_scale
-        style = sum(torch.mean((masked_gram_matrix(feats[layer], self.mask) - target) ** 2) / scale
-                    for layer, (target, scale) in self.grams.items()) / max(1, len(self.grams))
+        style = sum((torch.mean((masked_gram_matrix(feats[layer], self.mask) - target) ** 2) / scale
+                     for layer, (target, scale) in self.grams.items()), content.new_zeros(())) \
+            / max(1, len(self.grams))
         total = w["content"] * content + w["style"] * style
         terms = {"content": float(content.detach()), "style": float(style.detach())}
         if self.hists:
             hist = sum(loss(feats[layer]) for layer, loss in self.hists.items()) / len(self.hists)
             total = total + w["histogram"] * hist
             terms["histogram"] = float(hist.detach())
+        if self.features and w.get("features", 0) > 0:
+            feature = sum(loss(feats[layer]) / scale for layer, (loss, scale) in self.features.items()) \
+                / len(self.features)
+            total = total + w["features"] * feature
+            terms["features"] = float(feature.detach())
         tv = total_variation(seen, self.blend)
         total = total + w["tv"] * tv
         terms["tv"] = float(tv.detach())
-        if SEAM_TV > 0:
-            total = total + SEAM_TV * total_variation(seen, self.seam_ring)
+        if w.get("seam_tv", 0) > 0:
+            total = total + w["seam_tv"] * total_variation(seen, self.seam_ring)
         return total, terms
 
 
@@ -200,8 +237,11 @@ def harmonize_tensors(composite, style, loss_mask, blend, exclude, weights, ctx:
     if pass2_iters > 0:
         style_targets = pass2_targets(extractor, image, style, loss_mask, exclude)
         hist_targets = {layer: style_targets[layer] for layer in PASS2_HIST_LAYERS}
+        feature_targets = {layer: style_targets[layer] for layer in FEATURE_LAYERS}
         objective = HarmonyObjective(extractor, composite, composite, blend, loss_mask, style_targets,
-                                     hist_targets, weights)
+                                     hist_targets, weights, feature_targets)
+        if GLOBAL_MIX > 0:
+            objective.mix_context_grams(extractor, style, exclude, GLOBAL_MIX)
         image = objective.composite(optimize(image, objective, pass2_iters, "lbfgs", None, counter,
                                              stage=f"pass 2 {w}x{h}"))
         if save:
