@@ -279,6 +279,20 @@ def write_table(rows, path, quality):
             if secs else ""
         lines.append(f"| {who} | {len(sel)} | {med['global']:.3f} | {med['local']:.3f} | {med['content']:.3f} | "
                      f"{med['seam']:.3f} | {max(r[who]['bg'] for r in sel)} | {sec_text} |")
+    both = [r for r in rows if "paper" in r]
+    if both:
+        med = {who: {k: statistics.median(r[who][k] for r in both) for k in ("global", "local", "content", "seam")}
+               for who in ("ours", "paper")}
+        checks = [("local style distance ≤ paper's", med["ours"]["local"] <= med["paper"]["local"]),
+                  ("seam ≤ paper's", med["ours"]["seam"] <= med["paper"]["seam"]),
+                  ("global style distance ≤ paper's", med["ours"]["global"] <= med["paper"]["global"]),
+                  ("content change ≤ 1.1 × paper's", med["ours"]["content"] <= 1.1 * med["paper"]["content"]),
+                  ("background unchanged on every example", all(r["ours"]["bg"] == 0 for r in both))]
+        budget = {"final": 120, "preview": 15}[quality]
+        median_seconds = statistics.median(r["seconds"] for r in both)
+        checks.append((f"median {median_seconds:.0f} s wall per example ≤ {budget} s", median_seconds <= budget))
+        lines += ["", f"Against the published results (medians over {len(both)} examples):", ""]
+        lines += [f"- {'yes' if ok else 'NO '}: {name}" for name, ok in checks]
     gat = [r for r in rows if "gatys_seconds" in r]
     if gat:
         wall = statistics.median(r["gatys_seconds"] / r["seconds"] for r in gat)
