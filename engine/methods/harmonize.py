@@ -56,7 +56,7 @@ FEATURE_LAYERS = ("relu3_1", "relu4_1")
 GLOBAL_MIX = 0.5
 # Texture level (see postprocess.texture_level) mapped to style level 1 and 10: the dph paintings span
 # ~0.011 (smooth Baroque) .. ~0.09 (hatching, impasto), with an outlier at 0.18 (a pattern).
-TEXTURE_RANGE = (0.006, 0.04)
+TEXTURE_RANGE = (0.012, 0.09)
 # Multiplies the paper's TV weight: the optimiser's speckle is handled by chroma denoising, and a full
 # TV weight washes the brush strokes out of low-noise paintings.
 TV_SCALE = 0.1
@@ -96,7 +96,9 @@ def auto_weights(painting: np.ndarray, strength: float) -> dict:
     return {"style_level": level, "noise": noise, "texture": texture,
             "style": STYLE_SCALE * level * factor, "histogram": HIST_SCALE * level * factor, "content": 1.0, "tv": tv,
             "seam_tv": SEAM_TV * smooth,
-            "features": FEATURE_SCALE * level * factor}
+            # quadratic in the level: on smooth paintings the patch term would replace the object's
+            # own shading with whatever painting patches it matched (faces became patchworks)
+            "features": FEATURE_SCALE * level * level / 10.0 * factor}
 
 
 class HarmonyObjective:
