@@ -29,7 +29,7 @@ from .. import crop as croplib
 from .. import masks as masklib
 from ..features import NETWORKS, get_extractor
 from ..histogram import HistogramLoss
-from ..losses import ContentLoss, masked_gram_matrix, resize_mask, total_variation
+from ..losses import ContentLoss, gram_matrix, masked_gram_matrix, resize_mask, total_variation
 from ..matching import consistency_refine, gather, nearest_patches, upsample_mapping
 from ..optimize import ProgressCounter, optimize
 from ..postprocess import chroma_denoise, estimate_noise, patch_resynthesis, texture_level
@@ -126,14 +126,14 @@ class HarmonyObjective:
         self.features = {layer: (ContentLoss(mapped, mask=loss_mask), float(mapped.pow(2).mean()) + 1e-8)
                          for layer, mapped in (feature_targets or {}).items()}
 
-    def mix_context_grams(self, extractor, style, exclude, share: float):
-        """Move the Gram targets ``share`` of the way to the Gram of the painting context (outside
-        ``exclude``, the pasted object, when given)."""
-        with torch.no_grad():
-            feats = extractor(style)
-        region = torch.ones_like(style[:, :1]) if exclude is None else (1.0 - exclude).clamp(0, 1)
+    def mix_context_grams(self, style_feats: dict, exclude, share: float):
+        """Move the Gram targets ``share`` of the way to the Gram of the painting context's features
+        (outside ``exclude``, the pasted object, when given)."""
+        region = None if exclude is None else (1.0 - exclude).clamp(0, 1)
         for layer, (target, _) in self.grams.items():
-            mixed = (1.0 - share) * target + share * masked_gram_matrix(feats[layer], region)
+            feats = style_feats[layer]
+            context = gram_matrix(feats) if region is None else masked_gram_matrix(feats, region)
+            mixed = (1.0 - share) * target + share * context
             self.grams[layer] = (mixed, float(mixed.pow(2).mean()) + 1e-8)
 
     def composite(self, image):
@@ -194,10 +194,11 @@ def pass1_targets(extractor, image, style, loss_mask, exclude):
     return targets
 
 
-def pass2_targets(extractor, image, style, loss_mask, exclude):
-    """One consistent mapping at relu4_1, carried to the shallower layers."""
+def pass2_targets(extractor, image, style_feats: dict, loss_mask, exclude):
+    """One consistent mapping at relu4_1, carried to the shallower layers (``style_feats``: the
+    painting context's features, encoded once per job)."""
     with torch.no_grad():
-        feats, style_feats = extractor(image), extractor(style)
+        feats = extractor(image)
     f, s = feats[MATCH_LAYER], style_feats[MATCH_LAYER]
     inside = _layer_mask(loss_mask, f)
     positions = inside.reshape(-1).nonzero()[:, 0]
@@ -237,13 +238,15 @@ def harmonize_tensors(composite, style, loss_mask, blend, exclude, weights, ctx:
         # Upsample only the change, so pass 2 starts from pass 1's look with the full-resolution detail.
         image = (composite + resize(result - c_small, (h, w))).clamp(0, 1) if (ph, pw) != (h, w) else result
     if pass2_iters > 0:
-        style_targets = pass2_targets(extractor, image, style, loss_mask, exclude)
+        with torch.no_grad():
+            style_feats = extractor(style)
+        style_targets = pass2_targets(extractor, image, style_feats, loss_mask, exclude)
         hist_targets = {layer: style_targets[layer] for layer in PASS2_HIST_LAYERS}
         feature_targets = {layer: style_targets[layer] for layer in FEATURE_LAYERS}
         objective = HarmonyObjective(extractor, composite, composite, blend, loss_mask, style_targets,
                                      hist_targets, weights, feature_targets)
         if GLOBAL_MIX > 0:
-            objective.mix_context_grams(extractor, style, exclude, GLOBAL_MIX)
+            objective.mix_context_grams(style_feats, exclude, GLOBAL_MIX)
         image = objective.composite(optimize(image, objective, pass2_iters, "lbfgs", None, counter,
                                              stage=f"pass 2 {w}x{h}"))
         if save:
