@@ -82,7 +82,7 @@ def _installed_from_here() -> bool:
 
 
 def ensure_weights() -> None:
-    subprocess.run([sys.executable, "-m", "painterly.daemon.cli", "weights", "fetch"], check=True)
+    subprocess.run([sys.executable, "-m", "painterly.cli", "weights", "fetch"], check=True)
 
 
 def plugin_modules():

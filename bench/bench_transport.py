@@ -25,7 +25,7 @@ import numpy as np
 
 def start_daemon(endpoint: str, workdir: Path):
     log = open(workdir / "daemon.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", endpoint,
+    proc = subprocess.Popen([sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", endpoint,
                              "--device", "cpu", "--threads", "1", "--allow-test-methods",
                              "--results-dir", str(workdir / "results")],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -97,7 +97,7 @@ def main():
     torch.set_num_threads(1)
     from painterly import engine
     from painterly.daemon import buffers
-    from painterly.daemon.client import Client
+    from painterly.wire.client import Client
 
     workdir = Path(tempfile.mkdtemp(prefix="painterly-bench-transport-"))
     proc, endpoint = start_daemon(args.endpoint, workdir)

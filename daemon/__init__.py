@@ -1,0 +1,1 @@
+"""The painterly daemon: socket loop, job queue, workers, result store."""

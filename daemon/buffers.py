@@ -1,9 +1,9 @@
-"""numpy <-> :class:`ImageBuffer` conversions for the daemon and the CLI (the client/protocol stay numpy-free)."""
+"""numpy <-> :class:`ImageBuffer` conversions for the daemon and the CLI (the wire stays numpy-free)."""
 from __future__ import annotations
 
 import numpy as np
 
-from .protocol import ImageBuffer
+from painterly.wire.protocol import ImageBuffer
 
 DTYPES = {8: np.dtype(np.uint8), 16: np.dtype("<u2")}
 SCALE = {8: 255.0, 16: 65535.0}
@@ -88,31 +88,6 @@ def echo_result(base: ImageBuffer) -> ImageBuffer:
     return ImageBuffer(base.width, base.height, 4, base.depth, out.data, base.x, base.y)
 
 
-# --- files (CLI) ---------------------------------------------------------------------------------
-
-def load_file(path, kind: str = "rgb") -> ImageBuffer:
-    """An image file as a buffer for ``submit``: RGB(A) at its own depth, or a 1-channel mask."""
-    from painterly.engine import load_image, load_mask
-    if kind == "mask":
-        mask = load_mask(path, threshold=None)
-        return from_uint(quantize(mask, 8))
-    image = load_image(path)
-    depth = image.bit_depth
-    rgb = quantize(image.rgb, depth)
-    if image.alpha is not None:
-        rgb = np.concatenate([rgb, quantize(image.alpha, depth)[..., None]], axis=2)
-    return from_uint(rgb)
-
-
-def save_result(path, image: ImageBuffer):
-    """Write a result buffer (RGBA) to a file; PNG keeps 16-bit depth."""
-    from painterly.engine import save_image
-    colour, alpha = to_float(image)
-    if colour.ndim == 2:
-        colour = np.repeat(colour[..., None], 3, axis=2)
-    return save_image(path, colour, alpha, image.depth)
-
-
 def array_to_buffer(arr: np.ndarray) -> ImageBuffer:
     """An engine input array as a buffer: uint8/uint16 as they are, float arrays at 16 bits (lossless for
     images read from 8-bit files, and for 16-bit ones)."""
@@ -120,31 +95,3 @@ def array_to_buffer(arr: np.ndarray) -> ImageBuffer:
     if arr.dtype in (np.uint8, np.uint16):
         return from_uint(arr)
     return from_uint(quantize(arr.astype(np.float32, copy=False), 16))
-
-
-def run_remote(endpoint: str, method: str, inputs: dict, params: dict, progress=None, timeout: float = 10.0,
-               token=None) -> np.ndarray:
-    """``engine.run`` through a daemon: the same visible result (H×W×3 float32 composited over the base
-    input), computed on the daemon's device."""
-    from painterly.engine import get_method
-    from painterly.engine.methods.base import Output
-    from .cli import UserError
-    from .client import Client, DaemonError
-    images = {name: array_to_buffer(arr) for name, arr in inputs.items() if arr is not None}
-    try:
-        with Client(endpoint, timeout=timeout, token=token) as client:
-            job_id = client.submit(method, params, images)
-            try:
-                result = client.wait(job_id, on_progress=progress)
-            except KeyboardInterrupt:
-                client.cancel(job_id)
-                raise
-    except DaemonError as exc:  # the daemon's sentence, as one line
-        raise UserError(str(exc)) from None
-    rgb, alpha = to_float(result.image)
-    base = np.asarray(inputs[get_method(method).base_input])
-    if base.dtype in (np.uint8, np.uint16):
-        base = base.astype(np.float32) / SCALE[8 if base.dtype == np.uint8 else 16]
-    if alpha is not None and alpha.min() >= 1.0:
-        alpha = None
-    return Output(rgb, alpha).composite_over(base.astype(np.float32, copy=False))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
-CLIENT_SOURCES = ("protocol.py", "client.py")
+CLIENT_SOURCES = ("protocol.py", "endpoints.py", "client.py")
 CLIENT_EXPORTS = ("Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled",
                   "DEFAULT_ENDPOINT")
 VENDORED = ("pyzmq", "msgpack")          # distribution names on PyPI
@@ -31,9 +31,10 @@ Log = Callable[[str], None]
 
 
 def copy_client(dest_dir: Path) -> Path:
-    """Copy daemon/protocol.py + daemon/client.py into ``dest_dir/painterly_client/`` (a package whose
-    ``__init__`` re-exports the client API).  Returns the package folder."""
-    src = REPO / "daemon"
+    """Copy the wire's client modules (wire/protocol.py, endpoints.py, client.py) into
+    ``dest_dir/painterly_client/`` (a package whose ``__init__`` re-exports the client API).  Returns the
+    package folder."""
+    src = REPO / "wire"
     missing = [name for name in CLIENT_SOURCES if not (src / name).is_file()]
     if missing:
         raise FileNotFoundError(f"daemon client source missing in this checkout: {', '.join(missing)}")
@@ -44,7 +45,7 @@ def copy_client(dest_dir: Path) -> Path:
     for name in CLIENT_SOURCES:
         shutil.copy2(src / name, pkg / name)
     (pkg / "__init__.py").write_text(
-        '"""Copy of painterly.daemon.client (installed with the plugin; do not edit here)."""\n'
+        '"""Copy of the painterly.wire client modules (installed with the plugin; do not edit here)."""\n'
         f"from .client import {', '.join(CLIENT_EXPORTS)}  # noqa: F401\n"
         f"__all__ = {list(CLIENT_EXPORTS)!r}\n")
     return pkg

@@ -126,7 +126,7 @@ def install_into(profile: Path, args, log) -> Path:
         shutil.copy2(SOURCE / name, dest / name)
     (dest / (PLUGIN_NAME + ".py")).chmod(0o755)
     common.copy_client(dest)
-    settings = {"daemon_command": [sys.executable, "-m", "painterly.daemon.cli", "daemon", "--detach"]}
+    settings = {"daemon_command": [sys.executable, "-m", "painterly.cli", "daemon", "--detach"]}
     (dest / SETTINGS).write_text(json.dumps(settings, indent=1) + "\n")
     if kept_vendor is not None:
         kept_vendor.rename(dest / common.VENDOR_DIR)

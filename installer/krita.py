@@ -174,7 +174,7 @@ def install(args, log) -> bool:
     common.copy_client(dest)
     (dest / "install_info.json").write_text(json.dumps({
         # how the plugin starts a local daemon: this Python runs the painterly CLI
-        "painterly_command": [sys.executable, "-m", "painterly.daemon.cli"],
+        "painterly_command": [sys.executable, "-m", "painterly.cli"],
         "source": str(common.REPO)}, indent=1))
 
     version = krita_python_version(args, log)

@@ -9,7 +9,7 @@ from torch import nn
 from painterly.engine import MissingWeightsError, load_image, weights
 from painterly.engine.features import InputNormalization, VGGFeatures, layer_names
 
-PAINTING = Path(__file__).resolve().parents[1] / "examples" / "starry_night.jpg"
+PAINTING = Path(__file__).resolve().parents[2] / "examples" / "starry_night.jpg"
 
 
 @pytest.fixture(scope="module")

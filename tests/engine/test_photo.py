@@ -116,7 +116,7 @@ def test_bad_inputs_give_clear_errors(images):
 
 
 def test_cli_photo(tmp_path, images):
-    from painterly.daemon.cli import main
+    from painterly.cli.main import main
     for name, arr in images.items():
         engine.save_image(tmp_path / f"{name}.png", arr)
     out = tmp_path / "out.png"

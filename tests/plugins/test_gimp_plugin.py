@@ -23,7 +23,7 @@ from PIL import Image
 
 from conftest import Apprig, apprig_unavailable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from installer import gimp as gimp_installer  # noqa: E402
 
@@ -80,7 +80,7 @@ class Daemon:
         self.log_path = work / "daemon.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", self.endpoint,
+            [sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", self.endpoint,
              "--device", "cpu", "--threads", "1", "--max-pixels", str(MAX_PIXELS)],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
 
@@ -380,7 +380,7 @@ def test_interactive_dialog_screenshot(gui_run):
 def test_cancel_watcher_cancels_the_job_when_the_plugin_dies(daemon, tmp_path):
     """GIMP's Cancel on the progress bar ends the plug-in process; its watcher must then cancel the job.
     Here the 'plug-in' is this test: it closes the watcher's stdin without saying 'done'."""
-    from painterly.daemon.client import Client, ImageBuffer
+    from painterly.wire.client import Client, ImageBuffer
     dest = gimp_installer.install(install_args("--gimp-profile", str(tmp_path), "--gimp-vendor", "never"),
                                   lambda m: None)[0]
     with Client(daemon) as client:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .cli_engine import ProgressBar, add_method_params, add_run_options, method_params_from_args, run_method, \
-    write_result
+from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .progress import ProgressBar
 
 
 def cmd_harmonize(args) -> int:

@@ -40,7 +40,7 @@ print("OK")
 
 def test_plugin_qt_code_runs_under_pyqt6():
     pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 not installed (pip install PyQt6 to run this check)")
-    r = subprocess.run([sys.executable, "-c", CHECK, str(REPO / "tests" / "krita_stub"),
+    r = subprocess.run([sys.executable, "-c", CHECK, str(REPO / "tests" / "plugins" / "krita_stub"),
                         str(REPO / "plugin_krita")], capture_output=True, text=True, timeout=120,
                        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "HOME": "/tmp"})
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout[-2000:] + r.stderr[-3000:]

@@ -13,7 +13,7 @@ from painterly.engine.features import get_extractor
 from painterly.engine.losses import gram_matrix, masked_gram_matrix
 from painterly.engine.methods.gatys import to_tensor
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAST = {"size": 64, "iterations": 12, "network": "vgg16"}
 
 
@@ -96,7 +96,7 @@ def test_cli_stylize_writes_an_image_and_reports_errors_in_one_line(images, tmp_
     save_image(tmp_path / "c.png", composite)
     save_image(tmp_path / "s.png", painting)
     save_image(tmp_path / "m.png", np.repeat(mask[..., None], 3, axis=2))
-    cmd = [sys.executable, "-m", "painterly.daemon.cli", "stylize", str(tmp_path / "c.png"), str(tmp_path / "s.png")]
+    cmd = [sys.executable, "-m", "painterly.cli", "stylize", str(tmp_path / "c.png"), str(tmp_path / "s.png")]
     done = subprocess.run(cmd + ["--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "o.png"), "--size", "48",
                                  "--iterations", "3", "--network", "vgg16"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -1,7 +1,8 @@
 """Painterly's wire protocol: versioned msgpack headers followed by raw pixel frames over ZeroMQ.
 
 Pure Python (stdlib + pyzmq + msgpack, Python 3.8+) so that it runs inside GIMP's and Krita's own Python;
-the plugins carry a copy of this file.
+the plugins carry a copy of the ``wire`` package. Request validation (daemon side) is in :mod:`.validate`,
+endpoints and access tokens in :mod:`.endpoints`.
 
 Every message is a ZeroMQ multipart message ``[header, *buffers]``. ``header`` is a msgpack map with at
 least ``{"v": PROTOCOL_VERSION, "type": ...}``; image pixels travel as separate raw frames (sent and
@@ -29,9 +30,6 @@ is the index of its buffer among the frames after the header. Validation never a
 memory: sizes are checked against the limits and the frame's length before anything is decoded.
 """
 from __future__ import absolute_import
-
-import hmac
-import math
 
 import msgpack
 
@@ -192,16 +190,7 @@ def encode(header, images=None):
     return [pack(header)] + frames
 
 
-def encode_submit(rid, method, params, images, token=None, preview_every=None):
-    header = {"type": "submit", "rid": rid, "method": method, "params": dict(params or {}), "images": {}}
-    if token is not None:
-        header["token"] = token
-    if preview_every is not None:
-        header["preview_every"] = preview_every
-    return encode(header, dict(("images/" + name, image) for name, image in images.items()))
-
-
-# --- decoding and validation ----------------------------------------------------------------------
+# --- decoding ------------------------------------------------------------------------------------
 
 def _refuse_ext(code, data):
     raise ValueError("msgpack extension types are not accepted")
@@ -223,20 +212,20 @@ def unpack_header(raw, max_bytes):
     return header
 
 
-def _int(value):
+def is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_image_fields(name, width, height, channels, depth, x=0, y=0):
     for field, value in (("width", width), ("height", height)):
-        if not _int(value) or not 1 <= value <= 1 << 20:
+        if not is_int(value) or not 1 <= value <= 1 << 20:
             raise ProtocolError(BAD_MESSAGE, "%s: %s must be a whole number of pixels, got %r" % (name, field, value))
-    if channels not in CHANNELS or not _int(channels):
+    if channels not in CHANNELS or not is_int(channels):
         raise ProtocolError(BAD_MESSAGE, "%s: channels must be 1, 3 or 4, got %r" % (name, channels))
-    if depth not in DEPTHS or not _int(depth):
+    if depth not in DEPTHS or not is_int(depth):
         raise ProtocolError(BAD_MESSAGE, "%s: depth must be 8 or 16 bits, got %r" % (name, depth))
     for field, value in (("x", x), ("y", y)):
-        if not _int(value) or abs(value) > 1 << 31:
+        if not is_int(value) or abs(value) > 1 << 31:
             raise ProtocolError(BAD_MESSAGE, "%s: %s offset must be a whole number, got %r" % (name, field, value))
 
 
@@ -263,7 +252,7 @@ def decode_image(name, desc, frames, limits, used=None):
         raise ProtocolError(TOO_LARGE, "%s: %dx%d = %.1f megapixels is over the limit of %.1f megapixels"
                             % (name, width, height, width * height / 1e6, limits["max_pixels"] / 1e6))
     index = desc["frame"]
-    if not _int(index) or not 0 <= index < len(frames):
+    if not is_int(index) or not 0 <= index < len(frames):
         raise ProtocolError(BAD_MESSAGE, "%s: frame index %r is not one of the %d frames sent"
                             % (name, index, len(frames)))
     if used is not None:
@@ -278,115 +267,6 @@ def decode_image(name, desc, frames, limits, used=None):
         raise ProtocolError(BAD_MESSAGE, "%s: %d bytes of pixels, expected %dx%dx%dx%d bits = %d bytes"
                             % (name, size, width, height, channels, depth, expected))
     return ImageBuffer(width, height, channels, depth, data, x, y)
-
-
-def _check_fields(header, required, optional):
-    allowed = set(required) | set(optional) | {"v", "type", "rid", "token"}
-    unknown = [str(k) for k in header if k not in allowed]
-    if unknown:
-        raise ProtocolError(BAD_MESSAGE, "%s request has unknown field(s): %s"
-                            % (header.get("type"), ", ".join(sorted(unknown))[:200]))
-    missing = [k for k in required if k not in header]
-    if missing:
-        raise ProtocolError(BAD_MESSAGE, "%s request lacks field(s): %s" % (header.get("type"), ", ".join(missing)))
-
-
-def _job_id(value):
-    if not isinstance(value, str) or not 1 <= len(value) <= 64 or not value.replace("-", "").isalnum():
-        raise ProtocolError(BAD_MESSAGE, "job must be a job id string, got %r" % (value,))
-    return value
-
-
-PARAM_VALUE_TYPES = (bool, int, float, str, type(None))
-
-
-def parse_request(frames, limits, token=None):
-    """Validate a request (frames after the routing envelope). Returns ``(header, images)`` where
-    images is ``{name: ImageBuffer}`` for submits. Raises ProtocolError with a readable message; the
-    ``rid`` of the header (if one could be read) is in ``exc.rid`` for the error reply."""
-    rid = None
-    try:
-        if not frames:
-            raise ProtocolError(BAD_MESSAGE, "empty message")
-        total = sum(memoryview(getattr(f, "buffer", f)).nbytes for f in frames)
-        if total > limits["max_message_bytes"]:
-            raise ProtocolError(TOO_LARGE, "message of %d bytes is over the limit of %d"
-                                % (total, limits["max_message_bytes"]))
-        header = unpack_header(getattr(frames[0], "bytes", frames[0]), limits["max_header_bytes"])
-        rid = header.get("rid")
-        if not (rid is None or _int(rid)) or (rid is not None and abs(rid) > 1 << 62):
-            rid = None
-            raise ProtocolError(BAD_MESSAGE, "rid must be an integer")
-        version = header.get("v")
-        if version != PROTOCOL_VERSION or not _int(version):
-            raise ProtocolError(BAD_VERSION, "protocol version %r is not supported; this daemon speaks version %d "
-                                "(update the plugin or the daemon)" % (version, PROTOCOL_VERSION))
-        kind = header.get("type")
-        if kind not in REQUEST_TYPES:
-            raise ProtocolError(BAD_MESSAGE, "unknown request type %r" % (kind,))
-        if token is not None:
-            given = header.get("token")
-            if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
-                raise ProtocolError(AUTH, "this daemon needs a valid access token (see its token file)")
-        elif "token" in header and not isinstance(header["token"], str):
-            raise ProtocolError(BAD_MESSAGE, "token must be a string")
-        buffers = frames[1:]
-        images = {}
-        if kind == "submit":
-            _check_fields(header, ("method", "params", "images"), ("preview_every",))
-            images = _parse_submit(header, buffers, limits)
-        else:
-            if buffers:
-                raise ProtocolError(BAD_MESSAGE, "%s request takes no data frames" % kind)
-            if kind in ("handshake", "shutdown"):
-                _check_fields(header, (), ())
-            elif kind == "status":
-                _check_fields(header, (), ("job",))
-                if header.get("job") is not None:
-                    _job_id(header["job"])
-            else:
-                _check_fields(header, ("job",), ())
-                _job_id(header["job"])
-        return header, images
-    except ProtocolError as exc:
-        exc.rid = rid
-        raise
-
-
-def _parse_submit(header, buffers, limits):
-    method = header["method"]
-    if not isinstance(method, str) or not 0 < len(method) <= 64:
-        raise ProtocolError(BAD_MESSAGE, "method must be a method name")
-    params = header["params"]
-    if not isinstance(params, dict) or len(params) > limits["max_params"]:
-        raise ProtocolError(BAD_MESSAGE, "params must be a map of at most %d entries" % limits["max_params"])
-    for key, value in params.items():
-        if not isinstance(key, str) or len(key) > 64:
-            raise ProtocolError(BAD_MESSAGE, "parameter names must be short strings")
-        if not isinstance(value, PARAM_VALUE_TYPES) or (isinstance(value, str) and len(value) > 1024):
-            raise ProtocolError(BAD_PARAMS, "parameter %s must be a number, true/false or short text" % key)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ProtocolError(BAD_PARAMS, "parameter %s must be finite" % key)
-    preview_every = header.get("preview_every")
-    if preview_every is not None and (not _int(preview_every) or not 0 <= preview_every <= 100000):
-        raise ProtocolError(BAD_MESSAGE, "preview_every must be a whole number >= 0")
-    descs = header["images"]
-    if not isinstance(descs, dict) or not 0 < len(descs) <= limits["max_images"]:
-        raise ProtocolError(BAD_MESSAGE, "images must be a map of 1 to %d images" % limits["max_images"])
-    if len(buffers) != len(descs):
-        raise ProtocolError(BAD_MESSAGE, "%d images described but %d data frames sent" % (len(descs), len(buffers)))
-    # Sizes are checked against the limits before any frame is looked at.
-    total_pixels = 0
-    for name, desc in descs.items():
-        if not isinstance(name, str) or not 0 < len(name) <= 64:
-            raise ProtocolError(BAD_MESSAGE, "image names must be short strings")
-        if isinstance(desc, dict) and _int(desc.get("width")) and _int(desc.get("height")):
-            total_pixels += max(0, desc["width"]) * max(0, desc["height"])
-    if total_pixels > limits["max_pixels"]:
-        raise ProtocolError(TOO_LARGE, "the job's images total %.1f megapixels, over the limit of %.1f megapixels"
-                            % (total_pixels / 1e6, limits["max_pixels"] / 1e6))
-    used = set()
-    return dict((name, decode_image(name, desc, buffers, limits, used)) for name, desc in descs.items())
 
 
 def parse_reply(frames, max_header_bytes=DEFAULT_LIMITS["max_header_bytes"]):
@@ -414,30 +294,3 @@ def event(job, kind, **fields):
     header = {"v": PROTOCOL_VERSION, "type": "event", "job": job, "event": kind}
     header.update(fields)
     return header
-
-
-# --- endpoints and authentication -----------------------------------------------------------------
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-def endpoint_is_local(endpoint):
-    """True for ipc:// and tcp:// on a loopback address."""
-    if endpoint.startswith("ipc://"):
-        return True
-    if not endpoint.startswith("tcp://"):
-        return False
-    host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
-
-
-def curve_keys_from_token(token):
-    """A CURVE key pair derived from the shared token: (public, secret), Z85-encoded bytes.
-
-    The daemon encrypts non-loopback traffic with it; a client that knows the token derives the same
-    server public key, so only token holders can complete the CURVE handshake at all."""
-    import hashlib
-    import zmq
-    from zmq.utils import z85
-    secret = z85.encode(hashlib.sha256(b"painterly-curve:" + token.encode("utf-8")).digest())
-    return zmq.curve_public(secret), secret

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_engine import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
 
 
 def cmd_photo(args) -> int:

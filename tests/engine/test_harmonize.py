@@ -146,7 +146,7 @@ def test_auto_weights_follow_the_painting_and_strength():
 
 
 def test_cli_harmonize_and_bad_mask(tmp_path, capsys):
-    from painterly.daemon.cli import main
+    from painterly.cli.main import main
     canvas = painting(64, 64, seed=7)
     composite, mask = paste(canvas, 20, 20, 16)
     save_image(tmp_path / "composite.png", composite)

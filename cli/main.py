@@ -5,18 +5,18 @@ import argparse
 import importlib
 import sys
 
+from .errors import UserError
+
 # Modules contributing sub-commands, in the order they are listed in --help.
 COMMAND_MODULES = [
-    "painterly.daemon.cli_engine",
-    "painterly.daemon.cli_harmonize",
-    "painterly.daemon.cli_photo",
-    "painterly.daemon.cli_daemon",
-    "painterly.daemon.cli_demo",
+    "painterly.cli.stylize",
+    "painterly.cli.harmonize",
+    "painterly.cli.photo",
+    "painterly.cli.weights",
+    "painterly.cli.daemon",
+    "painterly.cli.submit",
+    "painterly.cli.demo",
 ]
-
-
-class UserError(Exception):
-    """An error to show as one line, without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,4 +52,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(importlib.import_module("painterly.daemon.cli").main())  # one UserError class under python -m
+    sys.exit(main())

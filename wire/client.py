@@ -20,35 +20,14 @@ import time
 import zmq
 
 from . import protocol
+from .endpoints import DEFAULT_ENDPOINT, curve_keys_from_token, default_endpoint, endpoint_is_local, read_token
 from .protocol import (DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled, JobResult,  # noqa: F401
                        ProgressEvent)
 
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:7878"
 HEARTBEAT = 0.5  # seconds without news from the daemon before wait() asks it for the job's status
 
 __all__ = ["Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled", "JobResult",
            "ProgressEvent", "DEFAULT_ENDPOINT", "default_endpoint", "read_token"]
-
-
-def default_endpoint():
-    return os.environ.get("PAINTERLY_ENDPOINT") or DEFAULT_ENDPOINT
-
-
-def default_token_file():
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "painterly", "daemon.token")
-
-
-def read_token(path=None):
-    """The shared access token from $PAINTERLY_TOKEN or the user-only token file, or None."""
-    if path is None and os.environ.get("PAINTERLY_TOKEN"):
-        return os.environ["PAINTERLY_TOKEN"].strip()
-    path = path or os.environ.get("PAINTERLY_TOKEN_FILE") or default_token_file()
-    try:
-        with open(path) as f:
-            return f.read().strip() or None
-    except (IOError, OSError):
-        return None
 
 
 class Client(object):
@@ -60,7 +39,7 @@ class Client(object):
         self.timeout = float(timeout)
         if token is None:  # $PAINTERLY_TOKEN, or for a remote daemon the user's token file
             token = os.environ.get("PAINTERLY_TOKEN") or (
-                None if protocol.endpoint_is_local(self.endpoint) else read_token())
+                None if endpoint_is_local(self.endpoint) else read_token())
         self.token = token or None
         self._context = context or zmq.Context.instance()
         self._lock = threading.RLock()
@@ -80,7 +59,7 @@ class Client(object):
         sock.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing while no daemon is connected
         if self.token and self.endpoint.startswith("tcp://"):  # a daemon with a token encrypts TCP with CURVE
             public, secret = zmq.curve_keypair()
-            server_public, _ = protocol.curve_keys_from_token(self.token)
+            server_public, _ = curve_keys_from_token(self.token)
             sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server_public
         sock.connect(self.endpoint)
         self._socket = sock

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import zmq
 
-from painterly.daemon import buffers, protocol
-from painterly.daemon.client import Client, DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled
+from painterly.daemon import buffers
+from painterly.wire import endpoints, protocol, validate
+from painterly.wire.client import Client, DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled
 
 SMALL_JOB = {"iterations": 3, "size": 32, "network": "vgg16"}
 # The daemon's own limits in these tests: small, so "too large" is cheap to provoke.
@@ -30,7 +31,7 @@ class DaemonProcess:
     def __init__(self, tmp_path, *extra, endpoint="tcp://127.0.0.1:*", wait=True):
         self.log_path = tmp_path / f"daemon-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "wb")
-        argv = [sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", endpoint, "--device", "cpu",
+        argv = [sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", endpoint, "--device", "cpu",
                 "--threads", "1", "--allow-test-methods", "--results-dir", str(tmp_path / "results"), *extra]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.endpoint = None
@@ -350,8 +351,9 @@ def random_message(rng, valid_header):
 
 def test_ten_thousand_malformed_messages_then_a_valid_handshake(daemon, client):
     rng = random.Random(1234)
-    valid = msgpack.unpackb(protocol.encode_submit(1, "echo", {"iterations": 0}, {
-        "content": ImageBuffer(4, 4, 3, 8, bytes(48))})[0])
+    valid = msgpack.unpackb(protocol.encode({"type": "submit", "rid": 1, "method": "echo",
+                                             "params": {"iterations": 0}, "images": {}},
+                                            {"images/content": ImageBuffer(4, 4, 3, 8, bytes(48))})[0])
     sock = raw_socket(daemon.endpoint)
     count, replies, codes = 10_000, 0, {}
     start = time.monotonic()
@@ -385,8 +387,8 @@ def test_ten_thousand_malformed_messages_then_a_valid_handshake(daemon, client):
 def test_cli_status_and_submit(daemon, own_dir, capsys):
     tmp_path = own_dir
     from PIL import Image
-    from painterly.daemon import cli
-    status = subprocess.run([sys.executable, "-m", "painterly.daemon.cli", "daemon", "status", "--endpoint",
+    from painterly.cli import main as cli
+    status = subprocess.run([sys.executable, "-m", "painterly.cli", "daemon", "status", "--endpoint",
                              daemon.endpoint], capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "methods:" in status.stdout and "echo" in status.stdout
     content, style, mask = masked_inputs(seed=8)
@@ -428,7 +430,7 @@ def free_port():
 def test_detached_daemon_killed_mid_job_then_restarted_serves_stored_results(own_dir, capsys):
     """--detach / status / stop; kill -9 mid-job: the client reports it within its timeout; a restarted
     daemon still serves results finished before the kill, from disk."""
-    from painterly.daemon import cli
+    from painterly.cli import main as cli
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     start = ["daemon", "--detach", "--endpoint", endpoint, "--device", "cpu", "--threads", "1",
              "--allow-test-methods", "--results-dir", str(own_dir / "results"), "--log", str(own_dir / "log")]
@@ -513,8 +515,9 @@ def test_no_daemon_is_a_clear_error():
 
 
 def test_non_loopback_bind_without_auth_is_refused(own_dir, capsys):
-    from painterly.daemon import cli
-    from painterly.daemon.server import Daemon, DaemonConfig
+    from painterly.cli import main as cli
+    from painterly.daemon.config import DaemonConfig
+    from painterly.daemon.server import Daemon
     for endpoint in ("tcp://0.0.0.0:0", "tcp://192.168.1.2:7878", "tcp://*:7878"):
         assert cli.main(["daemon", "--endpoint", endpoint, "--results-dir", str(own_dir)]) == 2
         err = capsys.readouterr().err
@@ -525,7 +528,8 @@ def test_non_loopback_bind_without_auth_is_refused(own_dir, capsys):
 
 
 def test_echo_exists_only_with_allow_test_methods(own_dir):
-    from painterly.daemon.server import Daemon, DaemonConfig
+    from painterly.daemon.config import DaemonConfig
+    from painterly.daemon.server import Daemon
     plain = Daemon(DaemonConfig(results_dir=own_dir))
     plain.load_methods()
     assert "echo" not in plain.methods and {"global", "masked"} <= set(plain.methods)
@@ -537,17 +541,19 @@ def test_echo_exists_only_with_allow_test_methods(own_dir):
 
 
 def test_result_files_stay_within_their_disk_budget(own_dir):
-    from painterly.daemon.server import Daemon, DaemonConfig, Job
+    from painterly.daemon.config import DaemonConfig
+    from painterly.daemon.jobs import Job
+    from painterly.daemon.server import Daemon
     daemon = Daemon(DaemonConfig(results_dir=own_dir, disk_results_bytes=2500))
     daemon.results_dir.mkdir(parents=True, exist_ok=True)
     for age, name in enumerate(["newest", "middle", "oldest"]):
-        path = daemon.result_file(name)
+        path = daemon.store.path(name)
         path.write_bytes(bytes(1000))
         os.utime(path, (time.time() - 100 * age, time.time() - 100 * age))
     job = Job("oldest", "echo", {}, None, 0)
-    job.state, job.result_path = "done", daemon.result_file("oldest")
+    job.state, job.result_path = "done", daemon.store.path("oldest")
     daemon.jobs["oldest"] = job
-    daemon.prune_disk()
+    daemon.store.prune()
     assert sorted(p.stem for p in own_dir.glob("*.result")) == ["middle", "newest"]
     with pytest.raises(protocol.ProtocolError) as err:  # its job is reported as expired, not as a crash
         daemon.get_job("oldest")

@@ -14,7 +14,7 @@ def cmd_demo(args) -> int:
     from painterly import engine
     from painterly.engine import load_image, load_mask, save_image
 
-    from .cli_engine import ProgressBar
+    from .progress import ProgressBar
 
     composite = load_image(EXAMPLES / "demo_composite.png")
     mask = load_mask(EXAMPLES / "demo_mask.png", size=composite.size, threshold=None)

@@ -26,7 +26,7 @@ from PIL import Image
 from conftest import REPO
 
 pytestmark = pytest.mark.apprig
-SCRIPT = REPO / "tests" / "krita_harmonize_script.py"
+SCRIPT = REPO / "tests" / "plugins" / "krita_harmonize_script.py"
 SIZE = (96, 64)
 OBJECT = [24, 14, 44, 34]          # x, y, w, h of the pasted photo patch
 SELECTION = [28, 18, 36, 26]
@@ -48,7 +48,7 @@ def daemon(tmp_path_factory):
     endpoint = "tcp://127.0.0.1:%d" % free_port()
     log = tmp_path_factory.mktemp("daemon") / "daemon.log"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", endpoint,
+    proc = subprocess.Popen([sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", endpoint,
                              "--device", "cpu", "--threads", "1"], stderr=subprocess.PIPE, text=True, env=env)
     ready = threading.Event()
     lines = []

@@ -8,11 +8,11 @@ import numpy as np
 from painterly.engine import load_image, load_mask
 from painterly.engine.masks import dilate
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_demo_harmonizes_the_bundled_example(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "painterly.daemon.cli", "demo", "-o", str(tmp_path), "--quiet"],
+    done = subprocess.run([sys.executable, "-m", "painterly.cli", "demo", "-o", str(tmp_path), "--quiet"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     before = load_image(EXAMPLES / "demo_composite.png").rgb

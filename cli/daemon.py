@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from .client import DEFAULT_ENDPOINT, Client, DaemonUnavailable, default_token_file, read_token
+from painterly.wire.client import Client, DaemonUnavailable
+from painterly.wire.endpoints import DEFAULT_ENDPOINT, default_endpoint, default_token_file, endpoint_is_local, \
+    read_token
 
-
-def default_endpoint() -> str:
-    return os.environ.get("PAINTERLY_ENDPOINT") or DEFAULT_ENDPOINT
+from .errors import UserError
 
 
 def cache_dir() -> Path:
@@ -32,13 +32,13 @@ def cmd_daemon(args) -> int:
 
 
 def daemon_config(args):
-    from . import protocol
-    from .server import DaemonConfig, write_token_file
+    from painterly.daemon.config import DaemonConfig
+    from painterly.daemon.tokens import write_token_file
+    from painterly.wire import protocol
     token = None
     if args.auth == "token":
         token = write_token_file(args.token_file or default_token_file())
-    elif not protocol.endpoint_is_local(args.endpoint):
-        from .cli import UserError
+    elif not endpoint_is_local(args.endpoint):
         raise UserError(f"refusing to listen on {args.endpoint}: it is not a loopback address, and that needs "
                         f"authentication; add --auth token (the token is written to "
                         f"{args.token_file or default_token_file()}, "
@@ -58,7 +58,7 @@ def daemon_config(args):
 
 
 def daemon_run(args) -> int:
-    from .server import Daemon
+    from painterly.daemon.server import Daemon
     handlers = [logging.FileHandler(args.log)] if args.log else [logging.StreamHandler(sys.stderr)]
     logging.basicConfig(level=logging.INFO, handlers=handlers,
                         format="%(asctime)s painterly-daemon %(levelname)s %(message)s")
@@ -72,10 +72,8 @@ def daemon_run(args) -> int:
     try:
         Daemon(daemon_config(args)).serve_forever(ready=ready)
     except zmq_error_types() as exc:
-        from .cli import UserError
         raise UserError(f"cannot listen on {args.endpoint}: {exc}") from None
     except PermissionError as exc:
-        from .cli import UserError
         raise UserError(str(exc)) from None
     return 0
 
@@ -89,7 +87,7 @@ def daemon_detach(args) -> int:
     """Start the daemon in the background (own session, output to a log file) and wait until it answers."""
     log_path = Path(args.log) if args.log else cache_dir() / "daemon.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "painterly.daemon.cli", "daemon", "--endpoint", args.endpoint,
+    argv = [sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", args.endpoint,
             "--device", args.device, "--threads", str(args.threads), "--auth", args.auth,
             "--keep-results", str(args.keep_results), "--preview-every", str(args.preview_every),
             "--results-disk-mb", str(args.results_disk_mb)]
@@ -104,7 +102,7 @@ def daemon_detach(args) -> int:
                                 start_new_session=True)
     token = None
     if args.auth == "token":  # made here, not by the child, so this process can handshake with it
-        from .server import write_token_file
+        from painterly.daemon.tokens import write_token_file
         token = write_token_file(args.token_file or default_token_file())
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -176,91 +174,6 @@ def daemon_status(args) -> int:
     return 0
 
 
-# --- painterly submit ----------------------------------------------------------------------------
-
-PARAM_TYPES = {"int": int, "float": float, "str": str}
-
-
-def parse_param(spec: dict, text: str):
-    kind = spec.get("type")
-    if kind == "bool":
-        lowered = text.lower()
-        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ValueError(f"parameter {spec['name']} takes true or false, got {text!r}")
-        return lowered in ("1", "true", "yes", "on")
-    try:
-        return PARAM_TYPES.get(kind, str)(text)
-    except ValueError:
-        raise ValueError(f"parameter {spec['name']} takes a {kind}, got {text!r}") from None
-
-
-def submit_inputs(spec: dict, items: list[str]) -> dict:
-    """``name=path`` items, or plain paths given to the method's inputs in their declared order."""
-    declared = [i["name"] for i in spec["inputs"]]
-    assigned = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if sep and name in declared:
-            assigned[name] = path
-            continue
-        free = [n for n in declared if n not in assigned]
-        if not free:
-            raise ValueError(f"too many inputs: method {spec['name']!r} takes {', '.join(declared)}")
-        assigned[free[0]] = item
-    missing = [i["name"] for i in spec["inputs"] if i["required"] and i["name"] not in assigned]
-    if missing:
-        raise ValueError(f"method {spec['name']!r} needs the input(s) {', '.join(missing)} "
-                         f"(inputs in order: {', '.join(declared)}; or give NAME=PATH)")
-    return assigned
-
-
-def cmd_submit(args) -> int:
-    from .cli import UserError
-    from .client import DaemonError
-    try:
-        return submit(args)
-    except DaemonError as exc:  # the daemon's sentence, as one line
-        raise UserError(str(exc)) from None
-
-
-def submit(args) -> int:
-    from . import buffers
-    from .cli_engine import ProgressBar
-    with Client(args.endpoint, timeout=args.timeout, token=client_token(args)) as client:
-        info = client.handshake()
-        methods = {m["name"]: m for m in info["methods"]}
-        name = args.method
-        if name == "stylize":  # the engine's stylize command: masked with a mask, else global
-            name = "masked" if len(args.inputs) >= 3 or any(i.startswith("mask=") for i in args.inputs) else "global"
-        spec = methods.get(name)
-        if spec is None:
-            raise ValueError(f"the daemon has no method {name!r}; it has {', '.join(methods)}")
-        paths = submit_inputs(spec, args.inputs)
-        kinds = {i["name"]: i["kind"] for i in spec["inputs"]}
-        images = {n: buffers.load_file(p, "mask" if kinds[n] == "mask" else "rgb") for n, p in paths.items()}
-        params_spec = {p["name"]: p for p in spec["params"]}
-        params = {}
-        for item in args.param:
-            key, sep, value = item.partition("=")
-            key = key.replace("-", "_")
-            if not sep or key not in params_spec:
-                raise ValueError(f"bad -p {item!r}: give NAME=VALUE with NAME one of {', '.join(params_spec)}")
-            params[key] = parse_param(params_spec[key], value)
-        job_id = client.submit(name, params, images)
-        if not args.quiet:
-            print(f"job {job_id} ({name}) on {args.endpoint}", file=sys.stderr)
-        try:
-            result = client.wait(job_id, on_progress=None if args.quiet else ProgressBar())
-        except KeyboardInterrupt:
-            client.cancel(job_id)
-            raise
-    out = buffers.save_result(args.output, result.image)
-    if not args.quiet:
-        meta = result.meta
-        print(f"wrote {out} ({meta.get('compute_seconds', 0):.1f} s on {meta.get('device')})", file=sys.stderr)
-    return 0
-
-
 def add_connection_options(parser) -> None:
     parser.add_argument("--endpoint", default=default_endpoint(),
                         help=f"daemon address, tcp://HOST:PORT or ipc://PATH (default $PAINTERLY_ENDPOINT or "
@@ -299,17 +212,3 @@ def register(sub) -> None:
     d.add_argument("--max-queue", type=int, help="most jobs waiting")
     d.add_argument("--max-message-mb", type=float, help="largest message accepted, MiB")
     d.set_defaults(func=cmd_daemon)
-
-    s = sub.add_parser(
-        "submit", help="send a job to a running daemon and show its progress",
-        description="Send image files to a running daemon, show progress, write the result (RGBA). METHOD is any "
-                    "method the daemon offers (see 'painterly daemon status'), or 'stylize' (global or masked).",
-        epilog="Example: painterly submit harmonize composite.png mask.png painting.png -p quality=preview -o out.png")
-    s.add_argument("method", help="harmonize, stylize, photo, global, masked, ...")
-    s.add_argument("inputs", nargs="+", help="input files in the method's order, or NAME=PATH")
-    s.add_argument("-o", "--output", required=True, type=Path, help="result image (PNG keeps 16-bit depth)")
-    s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_connection_options(s)
-    s.set_defaults(func=cmd_submit)
-

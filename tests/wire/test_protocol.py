@@ -9,15 +9,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from painterly.daemon import buffers, protocol
-from painterly.daemon.protocol import ImageBuffer, ProtocolError
+from painterly.daemon import buffers
+from painterly.wire import endpoints, protocol, validate
+from painterly.wire.protocol import ImageBuffer, ProtocolError
 
 LIMITS = dict(protocol.DEFAULT_LIMITS, max_pixels=10_000, max_side=200, max_message_bytes=1 << 20)
-DAEMON_DIR = pathlib.Path(protocol.__file__).resolve().parent
+WIRE_DIR = pathlib.Path(protocol.__file__).resolve().parent
 
 
 def submit_frames(images, method="echo", params=None, **extra):
-    frames = protocol.encode_submit(7, method, params or {}, images)
+    frames = protocol.encode({"type": "submit", "rid": 7, "method": method, "params": dict(params or {}),
+                              "images": {}}, {"images/" + name: image for name, image in images.items()})
     if extra:
         header = msgpack.unpackb(frames[0])
         header.update(extra)
@@ -29,10 +31,10 @@ def rgba(w, h, depth=8):
     return ImageBuffer(w, h, 4, depth, bytes(w * h * 4 * depth // 8))
 
 
-@pytest.mark.parametrize("name", ["protocol.py", "client.py"])
+@pytest.mark.parametrize("name", ["protocol.py", "validate.py", "endpoints.py", "client.py"])
 def test_client_side_modules_import_only_stdlib_zmq_msgpack(name):
     """They run inside GIMP's and Krita's Python, which have no numpy/torch/painterly."""
-    tree = ast.parse((DAEMON_DIR / name).read_text())
+    tree = ast.parse((WIRE_DIR / name).read_text())
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -47,7 +49,7 @@ def test_submit_round_trip_keeps_fields_and_shares_buffers():
     content = ImageBuffer(3, 2, 4, 16, bytearray(range(48)), x=-5, y=9)
     mask = ImageBuffer(3, 2, 1, 8, b"\x00\xff\x00\xff\x00\xff")
     frames = submit_frames({"content": content, "mask": mask}, method="masked", params={"size": 64})
-    header, images = protocol.parse_request(frames, LIMITS)
+    header, images = validate.parse_request(frames, LIMITS)
     assert header["type"] == "submit" and header["method"] == "masked" and header["params"] == {"size": 64}
     got = images["content"]
     assert (got.width, got.height, got.channels, got.depth, got.x, got.y) == (3, 2, 4, 16, -5, 9)
@@ -83,7 +85,7 @@ def test_each_field_is_validated(mutate, code, words):
     mutate(header)
     frames[0] = msgpack.packb(header)
     with pytest.raises(ProtocolError) as err:
-        protocol.parse_request(frames, LIMITS)
+        validate.parse_request(frames, LIMITS)
     assert err.value.code == code
     assert words in err.value.message
 
@@ -95,45 +97,45 @@ def test_size_claims_are_refused_before_the_frames_are_read():
     header["images"]["content"].update(width=60000, height=60000)
     frames[0] = msgpack.packb(header)
     with pytest.raises(ProtocolError) as err:
-        protocol.parse_request(frames, dict(LIMITS, max_side=100000))
+        validate.parse_request(frames, dict(LIMITS, max_side=100000))
     assert err.value.code == protocol.TOO_LARGE
 
 
 def test_message_size_limit_and_frame_count():
     frames = submit_frames({"content": rgba(100, 100)})
     with pytest.raises(ProtocolError) as err:
-        protocol.parse_request(frames, dict(LIMITS, max_message_bytes=30_000))
+        validate.parse_request(frames, dict(LIMITS, max_message_bytes=30_000))
     assert err.value.code == protocol.TOO_LARGE
     with pytest.raises(ProtocolError, match="data frames"):
-        protocol.parse_request(frames + [b"extra"], LIMITS)
+        validate.parse_request(frames + [b"extra"], LIMITS)
     with pytest.raises(ProtocolError, match="no data frames"):
-        protocol.parse_request([protocol.pack({"v": 1, "type": "handshake", "rid": 1}), b"x"], LIMITS)
+        validate.parse_request([protocol.pack({"v": 1, "type": "handshake", "rid": 1}), b"x"], LIMITS)
 
 
 def test_token_is_checked():
     frames = [protocol.pack({"v": 1, "type": "handshake", "rid": 3, "token": "wrong"})]
     with pytest.raises(ProtocolError) as err:
-        protocol.parse_request(frames, LIMITS, token="right")
+        validate.parse_request(frames, LIMITS, token="right")
     assert err.value.code == protocol.AUTH and err.value.rid == 3
-    header, _ = protocol.parse_request([protocol.pack({"v": 1, "type": "handshake", "token": "right"})],
+    header, _ = validate.parse_request([protocol.pack({"v": 1, "type": "handshake", "token": "right"})],
                                        LIMITS, token="right")
     assert header["type"] == "handshake"
 
 
 def test_endpoint_locality():
-    assert protocol.endpoint_is_local("tcp://127.0.0.1:7878")
-    assert protocol.endpoint_is_local("tcp://localhost:1")
-    assert protocol.endpoint_is_local("ipc:///tmp/painterly.sock")
-    assert not protocol.endpoint_is_local("tcp://0.0.0.0:7878")
-    assert not protocol.endpoint_is_local("tcp://*:7878")
-    assert not protocol.endpoint_is_local("tcp://192.168.1.4:7878")
-    assert not protocol.endpoint_is_local("ws://127.0.0.1:1")
+    assert endpoints.endpoint_is_local("tcp://127.0.0.1:7878")
+    assert endpoints.endpoint_is_local("tcp://localhost:1")
+    assert endpoints.endpoint_is_local("ipc:///tmp/painterly.sock")
+    assert not endpoints.endpoint_is_local("tcp://0.0.0.0:7878")
+    assert not endpoints.endpoint_is_local("tcp://*:7878")
+    assert not endpoints.endpoint_is_local("tcp://192.168.1.4:7878")
+    assert not endpoints.endpoint_is_local("ws://127.0.0.1:1")
 
 
 def test_curve_keys_from_token_are_deterministic_and_distinct():
-    a1, s1 = protocol.curve_keys_from_token("token-a")
-    a2, _ = protocol.curve_keys_from_token("token-a")
-    b, _ = protocol.curve_keys_from_token("token-b")
+    a1, s1 = endpoints.curve_keys_from_token("token-a")
+    a2, _ = endpoints.curve_keys_from_token("token-a")
+    b, _ = endpoints.curve_keys_from_token("token-b")
     assert a1 == a2 and a1 != b and len(a1) == 40 and len(s1) == 40
 
 
@@ -179,7 +181,7 @@ def mutated_submit(draw):
                  json_like.map(lambda obj: [msgpack.packb(obj, use_bin_type=True)])))
 def test_parser_never_fails_otherwise(frames):
     try:
-        header, images = protocol.parse_request(frames, LIMITS)
+        header, images = validate.parse_request(frames, LIMITS)
     except ProtocolError as exc:
         assert exc.code in (protocol.BAD_MESSAGE, protocol.BAD_VERSION, protocol.BAD_PARAMS, protocol.TOO_LARGE)
         assert isinstance(exc.message, str) and exc.message

@@ -1,0 +1,1 @@
+"""The ``painterly`` command line: ``python -m painterly.cli`` or the ``painterly`` script."""

@@ -1,0 +1,5 @@
+import sys
+
+from painterly.cli.main import main
+
+sys.exit(main())

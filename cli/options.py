@@ -1,0 +1,61 @@
+"""Options shared by the engine sub-commands: a method's declared parameters as command-line options, the
+run options (output, device, daemon), running a method in-process or on a daemon, and writing the result."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .progress import ProgressBar
+
+
+def add_method_params(parser: argparse.ArgumentParser, method_name: str, skip=()) -> None:
+    """``--style-weight``-style options for each declared parameter of a method."""
+    from painterly.engine import get_method
+    group = parser.add_argument_group(f"{method_name} parameters")
+    for param in get_method(method_name).params:
+        if param.name in skip:
+            continue
+        flag = "--" + param.name.replace("_", "-")
+        kwargs = {"dest": param.name, "default": None, "help": f"{param.help} (default {param.default})"}
+        if param.type is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        else:
+            group.add_argument(flag, type=param.type, choices=param.choices, **kwargs)
+
+
+def method_params_from_args(args, method_name: str) -> dict:
+    from painterly.engine import get_method
+    return {p.name: getattr(args, p.name) for p in get_method(method_name).params
+            if getattr(args, p.name, None) is not None}
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="output image (PNG keeps 16-bit depth)")
+    parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu (default auto)")
+    parser.add_argument("--half", action="store_true", help="half precision on the GPU")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--daemon", metavar="ENDPOINT",
+                        help="run on the painterly daemon at ENDPOINT (e.g. tcp://127.0.0.1:7878, or 'default' "
+                             "for $PAINTERLY_ENDPOINT) instead of in this process; --device/--half are then the "
+                             "daemon's")
+
+
+def run_method(args, method: str, inputs: dict, params: dict):
+    """Run ``method`` in this process (or on a daemon with --daemon) with a progress bar; returns the result
+    array."""
+    from painterly import engine
+    progress = None if args.quiet else ProgressBar()
+    if getattr(args, "daemon", None):
+        from painterly.wire.endpoints import default_endpoint
+
+        from .remote import run_remote
+        endpoint = default_endpoint() if args.daemon == "default" else args.daemon
+        return run_remote(endpoint, method, inputs, params, progress=progress)
+    return engine.run(method, inputs, params, device=args.device, progress=progress, half=args.half)
+
+
+def write_result(args, result, content) -> None:
+    from painterly.engine import save_image
+    out = save_image(args.output, result, content.alpha, content.bit_depth)
+    if not args.quiet:
+        print(f"wrote {out}", file=sys.stderr)

@@ -1,0 +1,30 @@
+"""The daemon's settings (from ``painterly daemon`` options or a test) and where it keeps its files."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from painterly.wire import protocol
+
+VERSION = "0.1.0"
+
+
+def default_results_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "painterly" / "daemon" / "results"
+
+
+@dataclass
+class DaemonConfig:
+    endpoint: str = "tcp://127.0.0.1:7878"
+    devices: tuple = ("auto",)
+    threads: int = 0                       # torch threads (0 = torch's default)
+    half: bool = False
+    token: str | None = None               # shared access token (required for non-loopback endpoints)
+    allow_test_methods: bool = False       # the ``echo`` method (no compute) for tests and benchmarks
+    results_dir: Path | None = None
+    keep_results: float = 3600.0           # seconds a finished job (and its result file) is kept
+    memory_results_bytes: int = 512 * 1024 * 1024
+    disk_results_bytes: int = 4 * 1024 * 1024 * 1024  # oldest result files go first beyond this
+    preview_every: int = 5                 # default iterations between preview images
+    limits: dict = field(default_factory=lambda: dict(protocol.DEFAULT_LIMITS))

@@ -1,0 +1,120 @@
+"""Jobs and the queue the workers take them from.
+
+The queue's lock also guards each job's cancel token: a worker takes a job and makes its token under the
+lock, and a cancel either removes the job from the queue or sets its token under the same lock, so a
+cancel never falls between the two.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from pathlib import Path
+
+from painterly.wire import protocol
+from painterly.wire.protocol import ProtocolError
+
+
+class Job:
+    def __init__(self, job_id, method, params, images, preview_every):
+        self.id, self.method, self.params, self.images = job_id, method, params, images
+        self.preview_every = preview_every
+        self.state = "queued"
+        self.created, self.started, self.finished = time.time(), None, None
+        self.iteration, self.total, self.stage = 0, 0, ""
+        self.error_code = self.error_message = None
+        self.cancel = None                  # engine CancelToken, made by the worker
+        self.cancel_requested = False
+        self.watchers: set[bytes] = set()
+        self.result = None                  # (header dict, [frame]) of the done event, while in memory
+        self.result_bytes = 0
+        self.result_path: Path | None = None
+        self.device = None
+
+    def status(self, position=None) -> dict:
+        out = {"id": self.id, "method": self.method, "state": self.state, "iteration": self.iteration,
+               "total": self.total, "stage": self.stage, "created": self.created, "started": self.started,
+               "finished": self.finished, "device": self.device}
+        if position is not None:
+            out["position"] = position
+        if self.error_code:
+            out["code"], out["message"] = self.error_code, self.error_message
+        return out
+
+
+class JobQueue:
+    """Jobs waiting for a worker, first in first out, at most ``max_jobs``."""
+
+    def __init__(self, max_jobs: int):
+        self.max_jobs = max_jobs
+        self._jobs: collections.deque[Job] = collections.deque()
+        self._cond = threading.Condition()
+        self.open = True
+
+    def __len__(self):
+        return len(self._jobs)
+
+    def push(self, make_job) -> tuple[Job, int]:
+        """Queue the job ``make_job()`` returns, unless the queue is full; returns it and its position."""
+        with self._cond:
+            if len(self._jobs) >= self.max_jobs:
+                raise ProtocolError(protocol.QUEUE_FULL, f"the daemon's queue is full ({len(self._jobs)} jobs "
+                                    "waiting); try again later")
+            job = make_job()
+            self._jobs.append(job)
+            self._cond.notify()
+            return job, len(self._jobs) - 1
+
+    def position(self, job) -> int | None:
+        if job.state != "queued":
+            return None
+        with self._cond:
+            for index, queued in enumerate(self._jobs):
+                if queued is job:
+                    return index
+        return None
+
+    def cancel(self, job) -> bool:
+        """True when the job was still waiting (now removed); else its cancel token is set."""
+        with self._cond:
+            try:
+                self._jobs.remove(job)
+                return True
+            except ValueError:
+                job.cancel_requested = True
+                if job.cancel is not None:
+                    job.cancel.cancel()
+                return False
+
+    def take(self) -> Job | None:
+        """The next job with its cancel token made (waits for one); None once the queue is closed."""
+        from painterly.engine import CancelToken
+        with self._cond:
+            while self.open and not self._jobs:
+                self._cond.wait(0.5)
+            if not self.open:
+                return None
+            job = self._jobs.popleft()
+            job.cancel = CancelToken()
+            if job.cancel_requested:
+                job.cancel.cancel()
+            return job
+
+    def close(self):
+        """Drop the waiting jobs and wake the workers so they stop."""
+        with self._cond:
+            self.open = False
+            self._jobs.clear()
+            self._cond.notify_all()
+
+
+def echo_method():
+    """A daemon-internal method with no compute: returns the base input unchanged (as RGBA).
+    ``iterations``/``delay`` make it report progress slowly, for tests of queueing and cancel."""
+    from painterly.engine.methods.base import InputSpec, Method, Param
+    return Method(
+        name="echo", summary="test method: returns the content unchanged (daemon --allow-test-methods)",
+        inputs=(InputSpec("content", "rgb", help="image returned as is"),),
+        params=(Param("iterations", int, 0, "progress steps to report", 0, 100000),
+                Param("delay", float, 0.0, "seconds per step", 0.0, 10.0)),
+        run=None)
