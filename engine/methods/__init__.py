@@ -11,6 +11,7 @@ _REGISTRY = {
     "masked": "painterly.engine.methods.gatys:MASKED",
     "photo": "painterly.engine.methods.photo:PHOTO",
     "harmonize": "painterly.engine.methods.harmonize:HARMONIZE",
+    "fast": "painterly.engine.methods.fast:FAST",
 }
 
 

@@ -1,0 +1,94 @@
+"""``fast``: one forward pass of a trained style network (Johnson et al. 2016), whole image or inside a mask.
+
+The model is a bundled style (``starry-night``, ...), a model in the user's models folder, or a model
+file's path. With a mask, the network runs on the mask's surroundings only and the result is blended
+back with the same dilated, feathered weights as every masked method: pixels outside keep their values
+bit for bit.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import masks as masklib
+from ..fast.apply import MIN_TILE, stylize_array
+from ..fast.models import available_models, loaded_models
+from .base import InputSpec, Method, Output, Param, ParameterError, RunContext
+
+DEFAULT_MODEL = "starry-night"
+
+
+class ModelParam(Param):
+    """A model name from the installed models (listed afresh each time the method is described, so
+    models added to the user's folder appear), or the path of a model file."""
+
+    def validate(self, value):
+        if not isinstance(value, str) or not value:
+            raise ParameterError(f"{self.name} must be a style model name or file, got {value!r}")
+        if value in available_models() or (value.endswith(".pt") and Path(value).expanduser().is_file()):
+            return value
+        raise ParameterError(f"{self.name} must be one of {', '.join(available_models()) or '(no models installed)'}"
+                             f" or a model file (.pt), got {value!r}")
+
+    def describe(self) -> dict:
+        out = super().describe()
+        out["choices"] = list(available_models())
+        return out
+
+
+def _context_box(weights: np.ndarray, context: float) -> tuple:
+    """The blend support grown by ``context`` × its longest side: what the network sees around a selection."""
+    top, left, bottom, right = masklib.bounding_box(weights)
+    grow = max(16, int(np.ceil(context * max(bottom - top, right - left))))
+    h, w = weights.shape
+    return max(0, top - grow), max(0, left - grow), min(h, bottom + grow), min(w, right + grow)
+
+
+def run_fast(inputs: dict, params: dict, ctx: RunContext) -> Output:
+    tile = params["tile"]
+    if 0 < tile < MIN_TILE:
+        raise ParameterError(f"tile must be 0 (off) or at least {MIN_TILE} pixels, got {tile}")
+    net, _ = loaded_models.get(params["model"], ctx.device)
+    content = inputs["content"]
+    mask = inputs.get("mask")
+    if mask is None:
+        result = stylize_array(net, content, ctx.device, params["size"], tile, cancel=ctx.cancel)
+        return Output(_strengthen(result, content, params["strength"]))
+    mask = masklib.check_mask(mask, content.shape[:2])
+    weights = masklib.blend_weights(mask, params["dilation"], params["feather"])
+    top, left, bottom, right = _context_box(weights, params["context"])
+    region = content[top:bottom, left:right]
+    styled = _strengthen(stylize_array(net, region, ctx.device, params["size"], tile, cancel=ctx.cancel),
+                         region, params["strength"])
+    rgb = np.array(content, dtype=np.float32, copy=True)
+    rgb[top:bottom, left:right] = styled
+    return Output(rgb, weights)
+
+
+def _strengthen(result: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
+    if strength >= 1.0:
+        return result
+    return (strength * result + (1.0 - strength) * original).astype(np.float32)
+
+
+FAST = Method(
+    name="fast",
+    summary="instant style transfer by a trained style network (whole image, or inside a mask)",
+    inputs=(InputSpec("content", "rgb", help="image to restyle"),
+            InputSpec("mask", "mask", required=False, help="restyle only this region (optional)")),
+    params=(
+        ModelParam("model", str, DEFAULT_MODEL, "trained style: a bundled or user model, or a model file"),
+        Param("size", int, 1024, "working resolution: longest side in pixels (0 = the image's own size); "
+              "smaller sizes give larger brush strokes", 0, 16384),
+        Param("strength", float, 1.0, "blend of the stylised result with the original (1 = fully stylised)",
+              0.0, 1.0),
+        Param("tile", int, 0, f"process in tiles of this many working pixels (0 = whole image at once; "
+              f"at least {MIN_TILE}): for very large images", 0, 8192),
+        Param("dilation", int, 4, "mask dilation in pixels before compositing (with a mask)", 0, 256),
+        Param("feather", float, 4.0, "feathering radius in pixels of the composite (with a mask)", 0.0, 256.0),
+        Param("context", float, 0.25, "surroundings the network sees around a selection, as a fraction of its "
+              "size (with a mask)", 0.0, 4.0),
+    ),
+    run=run_fast,
+)
