@@ -28,7 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
 # Distributions the package and its tests need (pyproject.toml); all present = nothing to install.
-DEPENDENCIES = ["numpy", "pillow", "pyzmq", "msgpack", "scipy", "pypng", "pytest", "hypothesis", "PyQt6"]
+DEPENDENCIES = ["numpy", "pillow", "pyzmq", "msgpack", "scipy", "pypng", "pytest", "hypothesis", "PyQt6",
+                "opencv-python-headless", "scikit-image"]
 # App-plugin installers (modules in installer/), each with install(args, log) and uninstall(args, log).
 PLUGIN_INSTALLERS: list[str] = ["installer.gimp", "installer.krita"]
 
@@ -67,7 +68,7 @@ def ensure_package() -> None:
     if _installed_from_here() and all(installed_version(d) for d in DEPENDENCIES):
         log("painterly package already installed from this checkout: kept")
         return
-    pip("-q", "-e", f"{REPO}[test]")
+    pip("-q", "-e", f"{REPO}[test,video,train]")
 
 
 def _installed_from_here() -> bool:

@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "painterly.cli.stylize",
     "painterly.cli.harmonize",
     "painterly.cli.photo",
+    "painterly.cli.fast",
     "painterly.cli.weights",
     "painterly.cli.daemon",
     "painterly.cli.submit",

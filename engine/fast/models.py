@@ -90,9 +90,8 @@ def read_model(path) -> dict:
         raise ModelError(f"style model not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot read style model {path}: not a painterly style model ({reason[:120]})") from None
+    except Exception:  # truncated, not a torch file, or holding objects a model never holds
+        raise ModelError(f"cannot read style model {path}: not a painterly style model, or a damaged one") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"cannot read style model {path}: not a painterly style model (format "
                          f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})")

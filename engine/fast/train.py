@@ -41,15 +41,15 @@ class TrainSettings:
     output: str = "tanh"            # the network's last activation: tanh | sigmoid
     style_size: int = 0             # longest side of the style image for its Gram targets (0 = 2 × size)
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 5.0
     tv_weight: float = 10.0
-    learning_rate: float = 2e-3     # Adam; cosine decay to a tenth over the run
+    learning_rate: float = 1e-3     # Adam; cosine decay to a tenth over the run
     network: str = "vgg19"
     content_layer: str = "relu3_1"
     style_layers: tuple = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     seed: int = 0
     checkpoint_every: int = 100
-    preview_every: int = 250
+    preview_every: int = 100
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainSettings":
@@ -183,7 +183,7 @@ def train_style(style_path, output, settings: TrainSettings, photos=None, resume
             if cancel is not None:
                 cancel.check()
             for group in optimizer.param_groups:
-                group["lr"] = settings.learning_rate * (0.55 + 0.45 * np.cos(np.pi * step / settings.steps))
+                group["lr"] = float(settings.learning_rate * (0.55 + 0.45 * np.cos(np.pi * step / settings.steps)))
             crops = sampler(step).to(device)
             optimizer.zero_grad(set_to_none=True)
             loss, losses = loss_fn(net(crops), crops)

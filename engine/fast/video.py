@@ -201,3 +201,27 @@ def warping_error(inputs: list[np.ndarray], outputs: list[np.ndarray], flow_kind
         diff = ((outputs[t] - warp(outputs[t - 1], backward)) ** 2).mean(-1)
         errors.append(float(diff[reliable].mean()))
     return float(np.mean(errors)) if errors else 0.0
+
+
+def stylize_frames(frames, stylize, writer: FrameWriter, consistency: float = 0.8, total: int = 0,
+                   progress=None, cancel=None) -> int:
+    """Stylise ``frames`` one by one with ``stylize(frame) -> output``, blend each output with the warped
+    previous one (``consistency``; 0 = off) and write it; returns the number of frames written."""
+    import time
+
+    from ..optimize import Progress
+    blender = TemporalBlender(consistency)
+    start, n = time.monotonic(), 0
+    try:
+        for frame in frames:
+            if cancel is not None:
+                cancel.check()
+            writer.write(blender(frame, stylize(frame)))
+            n += 1
+            if progress is not None:
+                progress(Progress(n, max(total, n), "frames", {}, None, time.monotonic() - start))
+    finally:
+        writer.close()
+    if n == 0:
+        raise VideoError("no frames to stylise")
+    return n

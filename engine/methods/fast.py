@@ -28,6 +28,8 @@ class ModelParam(Param):
             raise ParameterError(f"{self.name} must be a style model name or file, got {value!r}")
         if value in available_models() or (value.endswith(".pt") and Path(value).expanduser().is_file()):
             return value
+        if value.endswith(".pt"):
+            raise ParameterError(f"style model file not found: {value}")
         raise ParameterError(f"{self.name} must be one of {', '.join(available_models()) or '(no models installed)'}"
                              f" or a model file (.pt), got {value!r}")
 
