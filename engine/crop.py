@@ -31,6 +31,11 @@ class CropPlan:
     def context_slices(self):
         return slice(self.context[0], self.context[2]), slice(self.context[1], self.context[3])
 
+    def at_scale(self, scale: float, multiple: int = 8) -> "CropPlan":
+        """The same crops at another working scale."""
+        return CropPlan(self.region, self.context, scale, _work_size(self.region, scale, multiple),
+                        _work_size(self.context, scale, multiple))
+
 
 def _grow(box: Box, margin: int, hw) -> Box:
     return (max(0, box[0] - margin), max(0, box[1] - margin), min(hw[0], box[2] + margin),

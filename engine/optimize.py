@@ -77,12 +77,13 @@ class ProgressCounter:
 def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.Tensor, dict]],
              iterations: int, optimizer: str = "lbfgs", lr: float | None = None,
              counter: ProgressCounter | None = None, stage: str = "", clamp: bool = True,
-             half: bool = False) -> torch.Tensor:
+             half: bool = False, deadline: float | None = None) -> torch.Tensor:
     """Minimise ``loss_fn(image)`` over the pixels of ``image``; returns the optimised image (detached).
 
     ``loss_fn`` returns ``(total_loss, {term_name: float})``. One call of the progress counter per
     iteration; a set cancel token raises :class:`Cancelled` within one iteration. ``half`` evaluates the
-    network in float16 autocast on CUDA (the image and optimiser state stay float32).
+    network in float16 autocast on CUDA (the image and optimiser state stay float32). ``deadline`` (a
+    ``time.monotonic()`` value) ends the loop after the iteration during which it passed.
     """
     # contiguous: L-BFGS flattens the gradient with view(), which fails on a permuted (channels-last) image
     image = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
@@ -116,5 +117,7 @@ def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.
                 image.clamp_(0, 1)
         if counter is not None:
             counter.step(stage, dict(last_terms), image)
+        if deadline is not None and time.monotonic() >= deadline:
+            break
     with torch.no_grad():
         return image.detach().clamp(0, 1)
