@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from painterly.wire.client import Client, DaemonUnavailable
-from painterly.wire.endpoints import DEFAULT_ENDPOINT, default_endpoint, default_token_file, endpoint_is_local, \
+from painterly.wire.client import Client, DaemonError, DaemonUnavailable
+from painterly.wire.endpoints import default_endpoint, default_token_file, endpoint_is_local, private_folder, \
     read_token
 
 from .errors import UserError
@@ -31,14 +31,28 @@ def cmd_daemon(args) -> int:
     return daemon_run(args)
 
 
+def needs_token(args) -> bool:
+    """--auth token, or any TCP endpoint: over TCP any local user could connect without one."""
+    return args.auth == "token" or not args.endpoint.startswith("ipc://")
+
+
+def daemon_token(args):
+    from painterly.daemon.tokens import write_token_file
+    if not needs_token(args):
+        return None
+    try:
+        return write_token_file(args.token_file or default_token_file())
+    except PermissionError as exc:
+        raise UserError(str(exc)) from None
+
+
 def daemon_config(args):
     from painterly.daemon.config import DaemonConfig
-    from painterly.daemon.tokens import write_token_file
     from painterly.wire import protocol
     token = None
-    if args.auth == "token":
-        token = write_token_file(args.token_file or default_token_file())
-    elif not endpoint_is_local(args.endpoint):
+    if args.auth == "token" or endpoint_is_local(args.endpoint):
+        token = daemon_token(args)
+    else:
         raise UserError(f"refusing to listen on {args.endpoint}: it is not a loopback address, and that needs "
                         f"authentication; add --auth token (the token is written to "
                         f"{args.token_file or default_token_file()}, "
@@ -50,11 +64,14 @@ def daemon_config(args):
         limits["max_queue"] = args.max_queue
     if args.max_message_mb:
         limits["max_message_bytes"] = int(args.max_message_mb * 1024 * 1024)
+    if args.max_queue_mb:
+        limits["max_queue_bytes"] = int(args.max_queue_mb * 1024 * 1024)
     return DaemonConfig(endpoint=args.endpoint, devices=tuple(d.strip() for d in args.device.split(",") if d.strip()),
                         threads=args.threads, half=args.half, token=token,
                         allow_test_methods=args.allow_test_methods, results_dir=args.results_dir,
                         keep_results=args.keep_results, preview_every=args.preview_every, limits=limits,
-                        disk_results_bytes=int(args.results_disk_mb * 1024 * 1024))
+                        disk_results_bytes=int(args.results_disk_mb * 1024 * 1024),
+                        memory_results_bytes=int(args.results_memory_mb * 1024 * 1024))
 
 
 def daemon_run(args) -> int:
@@ -65,15 +82,16 @@ def daemon_run(args) -> int:
 
     def ready(endpoint):
         print(f"painterly daemon listening on {endpoint}", file=sys.stderr, flush=True)
-        if args.auth == "token":
+        if needs_token(args):
             print(f"painterly daemon: clients need the token in {args.token_file or default_token_file()}",
                   file=sys.stderr, flush=True)
 
+    from painterly.daemon.access import AlreadyRunning
     try:
         Daemon(daemon_config(args)).serve_forever(ready=ready)
     except zmq_error_types() as exc:
         raise UserError(f"cannot listen on {args.endpoint}: {exc}") from None
-    except PermissionError as exc:
+    except (PermissionError, AlreadyRunning) as exc:
         raise UserError(str(exc)) from None
     return 0
 
@@ -85,30 +103,32 @@ def zmq_error_types():
 
 def daemon_detach(args) -> int:
     """Start the daemon in the background (own session, output to a log file) and wait until it answers."""
-    log_path = Path(args.log) if args.log else cache_dir() / "daemon.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    if args.log:
+        log_path = Path(args.log)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        log_path = Path(private_folder(str(cache_dir()), fix=True)) / "daemon.log"
+    token = daemon_token(args)  # made here, not by the child, so this process can handshake with it
     argv = [sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", args.endpoint,
             "--device", args.device, "--threads", str(args.threads), "--auth", args.auth,
             "--keep-results", str(args.keep_results), "--preview-every", str(args.preview_every),
-            "--results-disk-mb", str(args.results_disk_mb)]
+            "--results-disk-mb", str(args.results_disk_mb), "--results-memory-mb", str(args.results_memory_mb)]
     for flag, value in (("--token-file", args.token_file), ("--results-dir", args.results_dir),
                         ("--max-pixels", args.max_pixels),
-                        ("--max-queue", args.max_queue), ("--max-message-mb", args.max_message_mb)):
+                        ("--max-queue", args.max_queue), ("--max-message-mb", args.max_message_mb),
+                        ("--max-queue-mb", args.max_queue_mb)):
         if value:
             argv += [flag, str(value)]
     argv += ["--half"] * args.half + ["--allow-test-methods"] * args.allow_test_methods
-    with open(log_path, "ab") as log_file:
+    with open_log(log_path) as log_file:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                                 start_new_session=True)
-    token = None
-    if args.auth == "token":  # made here, not by the child, so this process can handshake with it
-        from painterly.daemon.tokens import write_token_file
-        token = write_token_file(args.token_file or default_token_file())
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            print(f"painterly: error: the daemon exited at start (code {proc.returncode}); see {log_path}",
-                  file=sys.stderr)
+            last = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            print(f"painterly: error: the daemon exited at start (code {proc.returncode}): {last[0]} (log: "
+                  f"{log_path})", file=sys.stderr)
             return 1
         try:
             with Client(args.endpoint, timeout=1.0, token=token) as client:
@@ -117,9 +137,20 @@ def daemon_detach(args) -> int:
             return 0
         except DaemonUnavailable:
             time.sleep(0.5)
+        except DaemonError as exc:
+            proc.kill()
+            raise UserError(str(exc)) from None
     proc.kill()
     print(f"painterly: error: the daemon did not answer within 120 s, stopped it; see {log_path}", file=sys.stderr)
     return 1
+
+
+def open_log(path: Path):
+    """The daemon's log, appended to and readable by the user only (also when it existed before)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
 
 
 def client_token(args):
@@ -136,18 +167,19 @@ def client_token(args):
 def daemon_stop(args) -> int:
     try:
         with Client(args.endpoint, timeout=args.timeout, token=client_token(args)) as client:
-            pid = client.status().get("pid")
-            client.shutdown()
+            pid = client.shutdown().get("pid")
     except DaemonUnavailable:
         print(f"no painterly daemon answering at {args.endpoint}", file=sys.stderr)
         return 1
+    except DaemonError as exc:
+        raise UserError(str(exc)) from None
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
             with Client(args.endpoint, timeout=0.5, token=client_token(args)) as client:
                 client.handshake()
             time.sleep(0.2)
-        except DaemonUnavailable:
+        except DaemonError:
             print(f"painterly daemon at {args.endpoint} stopped (pid {pid})", file=sys.stderr)
             return 0
     print(f"painterly: error: the daemon at {args.endpoint} is still answering", file=sys.stderr)
@@ -158,28 +190,29 @@ def daemon_status(args) -> int:
     try:
         with Client(args.endpoint, timeout=args.timeout, token=client_token(args)) as client:
             info = client.handshake()
-            status = client.status()
+            status = client.status(limit=0)
     except DaemonUnavailable:
         print(f"no painterly daemon answering at {args.endpoint}")
         return 1
-    states = {}
-    for job in status["jobs"]:
-        states[job["state"]] = states.get(job["state"], 0) + 1
+    except DaemonError as exc:
+        raise UserError(str(exc)) from None
+    counts = status["counts"]
     print(f"painterly daemon {info['version']} (protocol {info['protocol']}) at {status['endpoint']}, "
           f"pid {status['pid']}, up {status['uptime']:.0f} s")
     print(f"devices: {', '.join(info['devices'])}")
     print(f"methods: {', '.join(m['name'] for m in info['methods'])}")
-    print(f"jobs: {len(status['jobs'])} ({', '.join(f'{n} {s}' for s, n in sorted(states.items())) or 'none'}), "
+    print(f"jobs: {status['total']} ({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'}), "
           f"{status['queue']} waiting")
     return 0
 
 
 def add_connection_options(parser) -> None:
     parser.add_argument("--endpoint", default=default_endpoint(),
-                        help=f"daemon address, tcp://HOST:PORT or ipc://PATH (default $PAINTERLY_ENDPOINT or "
-                             f"{DEFAULT_ENDPOINT})")
+                        help=f"daemon address, ipc://PATH or tcp://HOST:PORT (default $PAINTERLY_ENDPOINT, else "
+                             f"your own socket {default_endpoint()})")
     parser.add_argument("--token-file", type=Path,
-                        help=f"shared access token file (daemon --auth token; default {default_token_file()})")
+                        help=f"the access token of TCP daemons, made (mode 600) if missing (default "
+                             f"$PAINTERLY_TOKEN_FILE, else {default_token_file()})")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds without an answer before giving up (default 10)")
 
@@ -188,7 +221,8 @@ def register(sub) -> None:
     d = sub.add_parser(
         "daemon", help="run, stop or query the local daemon that computes jobs for the plugins",
         description="Run the painterly daemon in the foreground (logs on stderr), in the background (--detach), "
-                    "or stop / query a running one. It listens on loopback only unless --auth token is given.",
+                    "or stop / query a running one. By default it listens on a socket only your user can reach; "
+                    "over TCP every client needs your token, and other machines only with --auth token.",
         epilog="The test method 'echo' (returns its input, no compute) exists only with --allow-test-methods.")
     d.add_argument("action", nargs="?", choices=("run", "stop", "status"), default="run")
     add_connection_options(d)
@@ -198,17 +232,22 @@ def register(sub) -> None:
     d.add_argument("--log", help="log file (default stderr; with --detach ~/.cache/painterly/daemon.log)")
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (default torch's)")
     d.add_argument("--half", action="store_true", help="half precision on GPUs")
-    d.add_argument("--auth", choices=("none", "token"), default="none",
-                   help="token: require the shared token of --token-file (created, mode 600, if missing) and "
-                        "encrypt TCP traffic with CURVE; needed to listen on a non-loopback address")
+    d.add_argument("--auth", choices=("auto", "token"), default="auto",
+                   help="auto: only your user on ipc:// sockets, the token of --token-file on TCP; token: the "
+                        "token on any endpoint (encrypted with CURVE over TCP); needed to listen on a "
+                        "non-loopback address")
     d.add_argument("--allow-test-methods", action="store_true", help="offer the 'echo' method (tests, benchmarks)")
     d.add_argument("--results-dir", type=Path, help="where finished results are kept (default ~/.cache/painterly/"
                                                       "daemon/results)")
     d.add_argument("--keep-results", type=float, default=3600.0, help="seconds results are kept (default 3600)")
     d.add_argument("--results-disk-mb", type=float, default=4096.0,
-                   help="most disk space for kept results, oldest deleted first (default 4096 MiB)")
+                   help="most disk space for kept results, oldest deleted first; a larger result is not kept "
+                        "(default 4096 MiB)")
+    d.add_argument("--results-memory-mb", type=float, default=512.0,
+                   help="most memory for kept results; beyond it they are read back from disk (default 512 MiB)")
     d.add_argument("--preview-every", type=int, default=5, help="iterations between preview images (default 5)")
     d.add_argument("--max-pixels", type=int, help="most pixels in one job's images together")
     d.add_argument("--max-queue", type=int, help="most jobs waiting")
     d.add_argument("--max-message-mb", type=float, help="largest message accepted, MiB")
+    d.add_argument("--max-queue-mb", type=float, help="most MiB of images held by waiting and running jobs")
     d.set_defaults(func=cmd_daemon)

@@ -12,10 +12,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def cmd_demo(args) -> int:
     from painterly import engine
-    from painterly.engine import load_image, load_mask, save_image
+    from painterly.engine import load_image, load_mask
 
+    from .output import check_folder, write_image
     from .progress import ProgressBar
 
+    out_dir = check_folder(args.output)
     composite = load_image(EXAMPLES / "demo_composite.png")
     mask = load_mask(EXAMPLES / "demo_mask.png", size=composite.size, threshold=None)
     print(f"harmonizing the pasted cup in {EXAMPLES / 'demo_composite.png'} ({args.quality} quality)...",
@@ -23,10 +25,9 @@ def cmd_demo(args) -> int:
     result = engine.run("harmonize", {"composite": composite.rgb, "mask": mask},
                         {"quality": args.quality}, device=args.device,
                         progress=None if args.quiet else ProgressBar())
-    out_dir = Path(args.output)
-    save_image(out_dir / "demo_result.png", result)
+    write_image(out_dir / "demo_result.png", result)
     gap = np.ones((composite.rgb.shape[0], 8, 3), np.float32)
-    save_image(out_dir / "demo_sheet.png", np.concatenate([composite.rgb, gap, result], axis=1))
+    write_image(out_dir / "demo_sheet.png", np.concatenate([composite.rgb, gap, result], axis=1))
     print(f"wrote {out_dir / 'demo_result.png'} and {out_dir / 'demo_sheet.png'} (before | after)", file=sys.stderr)
     return 0
 

@@ -5,12 +5,16 @@ import sys
 from pathlib import Path
 
 from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .output import check_folder, check_output, write_image
 from .progress import ProgressBar
 
 
 def cmd_harmonize(args) -> int:
     from painterly import engine
     from painterly.engine import load_image, load_mask
+    check_output(args.output, args.composite, args.mask, args.style)
+    if args.save_passes is not None:
+        check_folder(args.save_passes)
     composite = load_image(args.composite)
     inputs = {"composite": composite.rgb,
               "mask": load_mask(args.mask, size=composite.size, threshold=None if args.soft_mask else 0.5)}
@@ -29,7 +33,7 @@ def cmd_harmonize(args) -> int:
         folder = Path(args.save_passes)
 
         def save(name, rgb):
-            out = engine.save_image(folder / f"{name}.png", rgb)
+            out = write_image(folder / f"{name}.png", rgb)
             if not args.quiet:
                 print(f"\nwrote {out}", file=sys.stderr)
 

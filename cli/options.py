@@ -35,9 +35,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--half", action="store_true", help="half precision on the GPU")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--daemon", metavar="ENDPOINT",
-                        help="run on the painterly daemon at ENDPOINT (e.g. tcp://127.0.0.1:7878, or 'default' "
-                             "for $PAINTERLY_ENDPOINT) instead of in this process; --device/--half are then the "
-                             "daemon's")
+                        help="run on the painterly daemon at ENDPOINT ('default' for your own daemon, or e.g. "
+                             "tcp://HOST:PORT with your token) instead of in this process; --device/--half are "
+                             "then the daemon's")
 
 
 def run_method(args, method: str, inputs: dict, params: dict):
@@ -55,7 +55,8 @@ def run_method(args, method: str, inputs: dict, params: dict):
 
 
 def write_result(args, result, content) -> None:
-    from painterly.engine import save_image
-    out = save_image(args.output, result, content.alpha, content.bit_depth)
+    """The result, with the content's alpha and depth, to -o (checked before the compute: output.check_output)."""
+    from .output import write_image
+    out = write_image(args.output, result, content.alpha, content.bit_depth)
     if not args.quiet:
         print(f"wrote {out}", file=sys.stderr)

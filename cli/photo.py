@@ -4,10 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .output import check_output
 
 
 def cmd_photo(args) -> int:
     from painterly.engine import load_image, load_mask
+    check_output(args.output, args.content, args.style, args.content_seg, args.style_seg, args.mask)
     content = load_image(args.content)
     inputs = {"content": content.rgb, "style": load_image(args.style).rgb}
     if bool(args.content_seg) != bool(args.style_seg):

@@ -23,11 +23,11 @@ def load_file(path, kind: str = "rgb") -> ImageBuffer:
 
 def save_result(path, image: ImageBuffer):
     """Write a result buffer (RGBA) to a file; PNG keeps 16-bit depth."""
-    from painterly.engine import save_image
+    from .output import write_image
     colour, alpha = to_float(image)
     if colour.ndim == 2:
         colour = np.repeat(colour[..., None], 3, axis=2)
-    return save_image(path, colour, alpha, image.depth)
+    return write_image(path, colour, alpha, image.depth)
 
 
 def run_remote(endpoint: str, method: str, inputs: dict, params: dict, progress=None, timeout: float = 10.0,

@@ -4,12 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .output import check_output
 
 METHOD_CHOICES_STYLIZE = ("global", "masked")
 
 
 def cmd_stylize(args) -> int:
     from painterly.engine import load_image, load_mask
+    check_output(args.output, args.content, args.style, args.mask)
     content = load_image(args.content)
     style = load_image(args.style)
     method = args.method or ("masked" if args.mask else "global")

@@ -56,7 +56,9 @@ def cmd_submit(args) -> int:
 
 def submit(args) -> int:
     from . import remote
+    from .output import check_output
     from .progress import ProgressBar
+    check_output(args.output, *args.inputs, *(item.partition("=")[2] for item in args.inputs if "=" in item))
     with Client(args.endpoint, timeout=args.timeout, token=client_token(args)) as client:
         info = client.handshake()
         methods = {m["name"]: m for m in info["methods"]}

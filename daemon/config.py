@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from painterly.wire import protocol
+from painterly.wire.endpoints import default_endpoint
 
 VERSION = "0.1.0"
 
@@ -16,11 +17,11 @@ def default_results_dir() -> Path:
 
 @dataclass
 class DaemonConfig:
-    endpoint: str = "tcp://127.0.0.1:7878"
+    endpoint: str = field(default_factory=default_endpoint)
     devices: tuple = ("auto",)
     threads: int = 0                       # torch threads (0 = torch's default)
     half: bool = False
-    token: str | None = None               # shared access token (required for non-loopback endpoints)
+    token: str | None = None               # the user's access token (required for TCP endpoints)
     allow_test_methods: bool = False       # the ``echo`` method (no compute) for tests and benchmarks
     results_dir: Path | None = None
     keep_results: float = 3600.0           # seconds a finished job (and its result file) is kept

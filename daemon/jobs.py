@@ -30,6 +30,7 @@ class Job:
         self.result_bytes = 0
         self.result_path: Path | None = None
         self.device = None
+        self.held_bytes = 0                 # input pixel bytes counted by the queue until the job ends
 
     def status(self, position=None) -> dict:
         out = {"id": self.id, "method": self.method, "state": self.state, "iteration": self.iteration,
@@ -38,32 +39,48 @@ class Job:
         if position is not None:
             out["position"] = position
         if self.error_code:
-            out["code"], out["message"] = self.error_code, self.error_message
+            out["code"], out["message"] = self.error_code, self.error_message[:500]
         return out
 
 
 class JobQueue:
-    """Jobs waiting for a worker, first in first out, at most ``max_jobs``."""
+    """Jobs waiting for a worker, first in first out: at most ``max_jobs`` waiting, and at most ``max_bytes``
+    of input pixels held by the jobs waiting or running (a job's bytes count until :meth:`release`)."""
 
-    def __init__(self, max_jobs: int):
-        self.max_jobs = max_jobs
+    def __init__(self, max_jobs: int, max_bytes: int):
+        self.max_jobs, self.max_bytes = max_jobs, max_bytes
         self._jobs: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self.open = True
+        self.held_bytes = 0
 
     def __len__(self):
         return len(self._jobs)
 
-    def push(self, make_job) -> tuple[Job, int]:
-        """Queue the job ``make_job()`` returns, unless the queue is full; returns it and its position."""
+    def push(self, make_job, nbytes: int) -> tuple[Job, int]:
+        """Queue the job ``make_job()`` returns, holding ``nbytes`` of pixels, unless the queue is full;
+        returns it and its position."""
         with self._cond:
             if len(self._jobs) >= self.max_jobs:
                 raise ProtocolError(protocol.QUEUE_FULL, f"the daemon's queue is full ({len(self._jobs)} jobs "
                                     "waiting); try again later")
+            if self.held_bytes + nbytes > self.max_bytes:
+                raise ProtocolError(protocol.QUEUE_FULL, f"the daemon's queue is full: its jobs hold "
+                                    f"{self.held_bytes / 2**20:.0f} MiB of images and this job's "
+                                    f"{nbytes / 2**20:.0f} MiB would pass its limit of {self.max_bytes / 2**20:.0f} "
+                                    "MiB; try again later")
             job = make_job()
+            job.held_bytes = nbytes
+            self.held_bytes += nbytes
             self._jobs.append(job)
             self._cond.notify()
             return job, len(self._jobs) - 1
+
+    def release(self, job):
+        """The job finished: its input pixels no longer count."""
+        with self._cond:
+            self.held_bytes -= job.held_bytes
+            job.held_bytes = 0
 
     def position(self, job) -> int | None:
         if job.state != "queued":
@@ -105,6 +122,7 @@ class JobQueue:
         with self._cond:
             self.open = False
             self._jobs.clear()
+            self.held_bytes = 0
             self._cond.notify_all()
 
 
@@ -118,3 +136,19 @@ def echo_method():
         params=(Param("iterations", int, 0, "progress steps to report", 0, 100000),
                 Param("delay", float, 0.0, "seconds per step", 0.0, 10.0)),
         run=None)
+
+
+def check_inputs(method, images):
+    """Every image is one of the method's inputs (masks with one channel), every required one is there."""
+    kinds = {spec.name: spec for spec in method.inputs}
+    for name, image in images.items():
+        spec = kinds.get(name)
+        if spec is None:
+            raise ProtocolError(protocol.BAD_PARAMS, f"method {method.name!r} takes no input {name!r}; "
+                                f"its inputs are {', '.join(kinds)}")
+        if spec.kind == "mask" and image.channels != 1:
+            raise ProtocolError(protocol.BAD_PARAMS, f"input {name!r} is a mask: send 1 channel, "
+                                f"not {image.channels}")
+    missing = [s.name for s in method.inputs if s.required and s.name not in images]
+    if missing:
+        raise ProtocolError(protocol.BAD_PARAMS, f"method {method.name!r} needs the input(s) {', '.join(missing)}")

@@ -4,11 +4,13 @@ events and serves results.
 The loop never computes: jobs go to the workers (:mod:`.workers`) through the queue (:mod:`.jobs`), whose
 events come back through an :class:`~.events.EventChannel`. Finished results stay in memory (within a
 budget) and on disk (:mod:`.store`) for ``keep_results`` seconds, so a client that disconnected can fetch
-them with ``watch``.
+them with ``watch``. Who may connect is settled before a message is read (:mod:`.access`); messages are
+read and sent within memory bounds (:mod:`.transport`).
 """
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import signal
@@ -21,19 +23,22 @@ from pathlib import Path
 import zmq
 
 from painterly.wire import protocol
-from painterly.wire.endpoints import curve_keys_from_token, endpoint_is_local
+from painterly.wire.endpoints import curve_keys_from_token, endpoint_is_local, ipc_path
 from painterly.wire.protocol import ProtocolError
 from painterly.wire.validate import parse_request
 
+from .access import EndpointLock, UserGate, prepare_ipc
 from .config import VERSION, DaemonConfig, default_results_dir
 from .events import EventChannel
-from .jobs import Job, JobQueue, echo_method
+from .jobs import Job, JobQueue, check_inputs, echo_method
 from .store import ResultStore, ResultWriter
+from .transport import Outbox, Receiver
 from .workers import LocalWorkers
 
 log = logging.getLogger("painterly.daemon")
 
-HANDSHAKE_LIMITS = ("max_pixels", "max_side", "max_message_bytes", "max_queue", "max_images")
+HANDSHAKE_LIMITS = ("max_pixels", "max_side", "max_message_bytes", "max_header_bytes", "max_queue",
+                    "max_queue_bytes", "max_images", "max_peer_bytes", "max_status_jobs")
 
 
 class Daemon:
@@ -41,7 +46,7 @@ class Daemon:
         self.config = config
         self.limits = config.limits
         self.jobs: dict[str, Job] = {}
-        self.queue = JobQueue(self.limits["max_queue"])
+        self.queue = JobQueue(self.limits["max_queue"], self.limits["max_queue_bytes"])
         self.context = zmq.Context()
         self.running = False
         self.methods = {}
@@ -50,9 +55,10 @@ class Daemon:
         self.started = time.time()
         self.memory_results = collections.OrderedDict()   # job id -> bytes held in memory
         self.store = ResultStore(config.results_dir or default_results_dir(), config.disk_results_bytes,
-                                 config.keep_results)
+                                 config.keep_results, fix_mode=config.results_dir is None)
         self.results_dir = self.store.folder
         self.endpoint = config.endpoint
+        self.gate = self.lock = None
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -82,17 +88,31 @@ class Daemon:
                 names.append(str(select_device(name)))
         return list(dict.fromkeys(names))
 
+    def claim_endpoint(self):
+        """An ipc socket's folder must be the user's own, and one daemon only may serve the socket."""
+        if ipc_path(self.endpoint) is not None and self.lock is None:
+            prepare_ipc(self.endpoint)
+            self.lock = EndpointLock(self.endpoint)
+            self.lock.acquire()
+
     def bind(self):
+        token = self.config.token
+        if not endpoint_is_local(self.endpoint) and not token:
+            raise PermissionError(f"refusing to listen on {self.endpoint}: it is not a loopback address, and that "
+                                  "needs authentication (add --auth token)")
+        if self.endpoint.startswith("tcp://") and not token:
+            raise PermissionError(f"refusing to listen on {self.endpoint} without a token: over TCP any local user "
+                                  "could connect, so TCP daemons need the user's token")
         sock = self.context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         # Larger frames disconnect the peer inside libzmq, before the frame is allocated here.
         sock.setsockopt(zmq.MAXMSGSIZE, self.limits["max_message_bytes"])
         sock.setsockopt(zmq.RCVHWM, 64)
         sock.setsockopt(zmq.SNDHWM, 10000)
-        token = self.config.token
-        if not endpoint_is_local(self.endpoint) and not token:
-            raise PermissionError(f"refusing to listen on {self.endpoint}: it is not a loopback address, and that "
-                                  "needs authentication (add --auth token)")
+        if ipc_path(self.endpoint) is not None:
+            self.claim_endpoint()
+            self.gate = UserGate(self.context)
+            UserGate.guard(sock)
         if token and self.endpoint.startswith("tcp://"):
             public, secret = curve_keys_from_token(token)
             sock.curve_server = True
@@ -107,8 +127,11 @@ class Daemon:
             os.umask(old_umask)
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.socket = sock
+        self.receiver = Receiver(sock, self.limits)
+        self.outbox = Outbox(sock, self.limits["max_peer_bytes"])
 
     def start(self):
+        self.claim_endpoint()  # before the slow part: a second daemon on the socket fails at once
         self.load_methods()
         if self.config.threads:
             import torch
@@ -139,20 +162,24 @@ class Daemon:
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
         poller.register(self.events.wake, zmq.POLLIN)
+        if self.gate is not None:
+            poller.register(self.gate.socket, zmq.POLLIN)
         next_expiry = time.monotonic() + 60
         try:
             while self.running:
-                ready_socks = dict(poller.poll(200))
+                ready_socks = dict(poller.poll(200 if not self.outbox.peers else 20))
+                if self.gate is not None and self.gate.socket in ready_socks:
+                    self.gate.handle()
                 if self.events.wake in ready_socks:
                     self.events.drain_wakeups()
                 self.handle_worker_events()
                 if self.socket in ready_socks:
                     for _ in range(100):  # bounded so worker events are not starved by a flood
-                        try:
-                            frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
+                        message = self.receiver.receive()
+                        if message is None:
                             break
-                        self.handle_message(frames)
+                        self.handle_message(*message)
+                self.outbox.pump()
                 if time.monotonic() > next_expiry:
                     self.expire_results()
                     next_expiry = time.monotonic() + 60
@@ -167,23 +194,28 @@ class Daemon:
         self.queue.close()
         self.writer.stop()
         stopped = self.workers.join(timeout=5)
-        self.socket.close(linger=0)
+        self.socket.close(linger=1000)  # the last replies (to shutdown, say) still go out
         self.events.close()
+        if self.gate is not None:
+            self.gate.close()
         if stopped:  # else a worker still owns a socket; exit anyway
             self.context.term()
+        if self.lock is not None:
+            self.lock.release()
         log.info("stopped")
 
-    def send(self, identity, header, frames=()):
-        try:
-            self.socket.send_multipart([identity, protocol.pack(header), *frames], copy=False, flags=zmq.NOBLOCK)
-        except zmq.ZMQError:  # peer gone or its queue full: events are best-effort, results stay fetchable
-            pass
+    def send(self, identity, header, frames=(), droppable=False):
+        self.outbox.send(identity, header, frames, droppable=droppable)
 
-    def handle_message(self, frames):
-        identity, body = frames[0], frames[1:]
-        identity = identity.bytes
+    def handle_message(self, identity, body, problem=None):
         rid = None
         try:
+            if problem is not None:
+                try:
+                    rid = parse_request(body[:1], self.limits).get("rid") if body else None
+                except ProtocolError as exc:
+                    rid = exc.rid
+                raise problem
             header, images = parse_request(body, self.limits, self.config.token)
             rid = header.get("rid")
             handler = getattr(self, "on_" + header["type"])
@@ -203,7 +235,7 @@ class Daemon:
             limits={k: self.limits[k] for k in HANDSHAKE_LIMITS}))
 
     def on_shutdown(self, identity, header, images):
-        self.send(identity, protocol.reply(header.get("rid")))
+        self.send(identity, protocol.reply(header.get("rid"), pid=os.getpid()))
         log.info("shutdown requested")
         self.running = False
 
@@ -213,10 +245,16 @@ class Daemon:
             job = self.get_job(job_id)
             self.send(identity, protocol.reply(header.get("rid"), job=job.status(self.queue.position(job))))
             return
-        jobs = [j.status(self.queue.position(j)) for j in self.jobs.values()]
-        self.send(identity, protocol.reply(header.get("rid"), jobs=jobs, queue=len(self.queue),
-                                           workers=self.worker_devices, uptime=time.time() - self.started,
-                                           pid=os.getpid(), endpoint=self.endpoint))
+        offset = header.get("offset") or 0
+        limit = header.get("limit")
+        limit = self.limits["max_status_jobs"] if limit is None else min(limit, self.limits["max_status_jobs"])
+        page = list(itertools.islice(self.jobs.values(), offset, offset + limit))
+        counts = collections.Counter(j.state for j in self.jobs.values())
+        self.send(identity, protocol.reply(
+            header.get("rid"), jobs=[j.status(self.queue.position(j)) for j in page], total=len(self.jobs),
+            offset=offset, next=offset + limit if offset + limit < len(self.jobs) else None, counts=dict(counts),
+            queue=len(self.queue), workers=self.worker_devices, uptime=time.time() - self.started,
+            pid=os.getpid(), endpoint=self.endpoint))
 
     def on_submit(self, identity, header, images):
         method = self.methods.get(header["method"])
@@ -232,7 +270,8 @@ class Daemon:
         preview_every = header.get("preview_every")
         job, position = self.queue.push(lambda: Job(
             uuid.uuid4().hex, method.name, params, images,
-            self.config.preview_every if preview_every is None else preview_every))
+            self.config.preview_every if preview_every is None else preview_every),
+            sum(image.nbytes for image in images.values()))
         self.jobs[job.id] = job
         log.info("job %s queued: %s %s", job.id, job.method,
                  ", ".join(f"{n} {i.width}x{i.height}x{i.channels}@{i.depth}" for n, i in images.items()))
@@ -284,7 +323,7 @@ class Daemon:
             if kind == "progress":
                 job.iteration, job.total, job.stage = header["iteration"], header["total"], header["stage"]
                 for identity in job.watchers:
-                    self.send(identity, header, frames)
+                    self.send(identity, header, frames, droppable=True)
             elif kind == "running":
                 job.state, job.started, job.device = "running", time.time(), header["device"]
                 for identity in job.watchers:
@@ -303,6 +342,7 @@ class Daemon:
 
     def finish(self, job, state):
         job.state, job.finished, job.images = state, time.time(), None
+        self.queue.release(job)
         if state == "cancelled":
             job.error_code, job.error_message = protocol.CANCELLED, "The job was cancelled."
         log.info("job %s %s%s", job.id, state, f": {job.error_message}" if state == "failed" else "")
@@ -311,14 +351,30 @@ class Daemon:
 
     def send_final(self, job, identities):
         if job.state == "done":
-            header, frames = job.result if job.result is not None else \
-                self.store.read(job.result_path or self.store.path(job.id))
-        elif job.state == "failed":
-            header, frames = protocol.event(job.id, "failed", code=job.error_code, message=job.error_message), []
+            size = job.result_bytes or self.store.size(job.result_path or self.store.path(job.id))
+            for identity in identities:
+                self.outbox.send(identity, None, job_id=job.id, size=size, make=lambda: self.result_message(job))
+            self.trim_memory()  # after the sends: a result in flight stays the one shared buffer
+            return
+        if job.state == "failed":
+            header = protocol.event(job.id, "failed", code=job.error_code, message=job.error_message)
         else:
-            header, frames = protocol.event(job.id, "cancelled", message="The job was cancelled."), []
+            header = protocol.event(job.id, "cancelled", message="The job was cancelled.")
         for identity in identities:
-            self.send(identity, header, frames)
+            self.send(identity, header)
+
+    def result_message(self, job):
+        """The done event of a job: the one buffer in memory, read from disk once if it is not there."""
+        if job.result is None:
+            try:
+                job.result = self.store.read(job.result_path or self.store.path(job.id))
+            except Exception as exc:  # gone, truncated or not a result: the job's result is lost, not the daemon
+                log.warning("stored result of job %s unreadable: %s", job.id, exc)
+                return protocol.event(job.id, "failed", code=protocol.NOT_FOUND,
+                                      message=f"the result of job {job.id} expired or is unreadable"), []
+            job.result_bytes = sum(memoryview(f).nbytes for f in job.result[1])
+            self.memory_results[job.id] = job.result_bytes
+        return job.result
 
     def trim_memory(self):
         """Drop in-memory copies of stored results beyond the memory budget (oldest first)."""
@@ -327,7 +383,7 @@ class Daemon:
             if total <= self.config.memory_results_bytes:
                 break
             job = self.jobs.get(job_id)
-            if job is not None and job.result_path is None:
+            if job is not None and (job.result_path is None or self.outbox.pinned(job_id)):
                 continue
             total -= self.memory_results.pop(job_id)
             if job is not None:
@@ -341,18 +397,3 @@ class Daemon:
                 self.memory_results.pop(job_id, None)
         self.store.expire()
 
-
-def check_inputs(method, images):
-    """Every image is one of the method's inputs (masks with one channel), every required one is there."""
-    kinds = {spec.name: spec for spec in method.inputs}
-    for name, image in images.items():
-        spec = kinds.get(name)
-        if spec is None:
-            raise ProtocolError(protocol.BAD_PARAMS, f"method {method.name!r} takes no input {name!r}; "
-                                f"its inputs are {', '.join(kinds)}")
-        if spec.kind == "mask" and image.channels != 1:
-            raise ProtocolError(protocol.BAD_PARAMS, f"input {name!r} is a mask: send 1 channel, "
-                                f"not {image.channels}")
-    missing = [s.name for s in method.inputs if s.required and s.name not in images]
-    if missing:
-        raise ProtocolError(protocol.BAD_PARAMS, f"method {method.name!r} needs the input(s) {', '.join(missing)}")

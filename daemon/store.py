@@ -1,98 +1,165 @@
-"""Finished results on disk, so a client that disconnected (or a restarted daemon) can still fetch them.
+"""Safe file writing, and the finished results kept on disk so a client that disconnected (or a restarted
+daemon) can still fetch them.
 
-Each result is one file ``<job id>.result``: <4-byte header length><msgpack done-event header><pixels>,
-readable only by the user. A low-priority writer thread copies results out a moment after they were
-sent, the folder is kept within a byte budget (oldest first) and files expire after ``keep`` seconds.
+:func:`atomic_file` is the one way painterly writes a file: a new file next to the target, created
+exclusively and never through a link, moved over the target only once complete, so a failure or a crash
+leaves the old file as it was and never half a file.
+
+Each result is one file ``<job id>.result`` (<4-byte header length><msgpack done-event header><pixels>,
+mode 0600) in a folder that must be the user's own (mode 0700). A low-priority writer thread copies
+results out a moment after they were sent; the folder stays within a byte budget by deleting the oldest
+other results, a result larger than the whole budget is not stored at all, and files expire after
+``keep`` seconds.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
+import secrets
+import stat
 import struct
 import threading
 import time
 from pathlib import Path
 
 import msgpack
+import zmq
 
 from painterly.wire import protocol
+from painterly.wire.endpoints import HAS_OWNERS, private_folder
 
 log = logging.getLogger("painterly.daemon")
 
 STORE_DELAY = 0.5  # seconds between a result going out and its copy to disk
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode=0o666, durable=True):
+    """An open binary file that becomes ``path`` when the block ends without error (``os.replace``);
+    on error it is deleted and ``path`` is untouched. ``mode`` is the new file's (less the umask);
+    ``durable`` flushes it to the disk before it takes the name (not needed for a cache)."""
+    path = Path(path)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC, mode)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def open_own_file(path: Path):
+    """A regular file of the user's opened for reading without following links (OSError otherwise)."""
+    fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (HAS_OWNERS and st.st_uid != os.getuid()):
+        os.close(fd)
+        raise PermissionError(f"{path} is not a regular file of yours")
+    return os.fdopen(fd, "rb")
 
 
 class ResultStore:
-    def __init__(self, folder: Path, disk_budget: int, keep: float):
+    def __init__(self, folder: Path, disk_budget: int, keep: float, fix_mode: bool = False):
         self.folder, self.disk_budget, self.keep = Path(folder), disk_budget, keep
+        self.fix_mode = fix_mode   # painterly's default folder: closed to others if it was not
 
     def open(self):
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_folder(str(self.folder), fix=self.fix_mode)
         self.expire()
 
     def path(self, job_id) -> Path:
         return self.folder / f"{job_id}.result"
 
-    def write(self, job_id, header, frames) -> Path:
-        path = self.path(job_id)
-        tmp = path.with_suffix(".tmp")
+    def write(self, job_id, header, frames) -> Path | None:
+        """Store a result; None (and nothing deleted) when it is larger than the whole budget."""
         packed = protocol.pack(header)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
+        size = 4 + len(packed) + sum(memoryview(f).nbytes for f in frames)
+        if size > self.disk_budget:
+            log.warning("result of job %s not kept on disk: %d MB is over the results budget of %d MB",
+                        job_id, size >> 20, self.disk_budget >> 20)
+            return None
+        path = self.path(job_id)
+        self.prune(room=size, keep=path)
+        with atomic_file(path, 0o600, durable=False) as f:
             f.write(struct.pack("<I", len(packed)))
             f.write(packed)
             for frame in frames:
                 f.write(frame)
-        os.replace(tmp, path)
         return path
 
     def read(self, path: Path):
-        """(done-event header, [pixels]) of a stored result."""
-        data = Path(path).read_bytes()
+        """(done-event header, [pixels]) of a stored result, read once into one buffer."""
+        with open_own_file(path) as f:
+            data = f.read()
         (size,) = struct.unpack_from("<I", data)
         header = msgpack.unpackb(data[4:4 + size], raw=False)
         return header, [memoryview(data)[4 + size:]]
 
     def read_header(self, path: Path) -> dict:
-        with open(path, "rb") as f:
+        with open_own_file(path) as f:
             (size,) = struct.unpack("<I", f.read(4))
             return msgpack.unpackb(f.read(size), raw=False)
+
+    def size(self, path: Path) -> int:
+        try:
+            return os.lstat(path).st_size
+        except OSError:
+            return 0
 
     def find(self, job_id) -> Path | None:
         """The stored result of ``job_id`` from this or an earlier run of the daemon, if still there."""
         if not isinstance(job_id, str) or not job_id.isalnum():
             return None
         path = self.path(job_id)
-        return path if path.is_file() else None
+        try:
+            return path if stat.S_ISREG(os.lstat(path).st_mode) else None
+        except OSError:
+            return None
 
-    def prune(self):
-        """Delete the oldest result files while the folder is over its byte budget."""
+    def _files(self, pattern="*.result"):
         files = []
-        for path in self.folder.glob("*.result"):
+        for path in self.folder.glob(pattern):
             try:
-                stat = path.stat()
+                st = os.lstat(path)
             except OSError:
                 continue
-            files.append((stat.st_mtime, stat.st_size, path))
+            if stat.S_ISREG(st.st_mode):
+                files.append((st.st_mtime, st.st_size, path))
+        return files
+
+    def prune(self, room=0, keep=None):
+        """Delete the oldest result files (never ``keep``) until the folder holds at most the budget less
+        ``room`` bytes."""
+        files = [f for f in self._files() if f[2] != keep]
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
-            if total <= self.disk_budget:
+            if total + room <= self.disk_budget:
                 break
-            try:
+            with contextlib.suppress(OSError):
                 path.unlink()
-            except OSError:
-                pass
             total -= size
 
     def expire(self):
         cutoff = time.time() - self.keep
-        for path in self.folder.glob("*.result"):
-            try:
-                if path.stat().st_mtime < cutoff:
+        for mtime, _, path in self._files() + self._files(".*.tmp"):
+            if mtime < cutoff:
+                with contextlib.suppress(OSError):
                     path.unlink()
-            except OSError:
-                pass
 
 
 class ResultWriter:
@@ -134,10 +201,15 @@ class ResultWriter:
                     time.sleep(max(0.0, (job.finished or time.time()) + STORE_DELAY - time.time()))
                 try:
                     path = self.store.write(job.id, header, [data])
-                    self.store.prune()
                 except OSError as exc:
                     log.warning("could not store the result of job %s: %s", job.id, exc)
                     continue
-                send("stored", job, {"path": path})
+                if path is not None and send is not None:
+                    try:
+                        send("stored", job, {"path": path})
+                    except zmq.ZMQError:  # the daemon is stopping: keep storing what is left, quietly
+                        send.close()
+                        send = None
         finally:
-            send.close()
+            if send is not None:
+                send.close()

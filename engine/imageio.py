@@ -5,6 +5,7 @@ so it can be written back unchanged. 8- and 16-bit PNGs are read and written at 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,21 +94,27 @@ def _load_png16(path) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(colour), alpha, 16, Path(path))
 
 
-def save_image(path, rgb: np.ndarray, alpha: np.ndarray | None = None, bit_depth: int = 8) -> Path:
-    """Write an RGB(A) float image at 8 bits, or 16 bits for PNG."""
+def save_image(path, rgb: np.ndarray, alpha: np.ndarray | None = None, bit_depth: int = 8, fileobj=None) -> Path:
+    """Write an RGB(A) float image at 8 bits, or 16 bits for PNG, in the format ``path``'s suffix names;
+    into the open binary ``fileobj`` when given (e.g. a temporary file that becomes ``path``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if fileobj is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     rgb = np.clip(np.asarray(rgb, dtype=np.float32), 0, 1)
     if alpha is not None:
         rgb = np.concatenate([rgb, np.clip(alpha, 0, 1)[..., None]], axis=2)
     if bit_depth == 16 and path.suffix.lower() == ".png":
         h, w, c = rgb.shape
         data = np.round(rgb * 65535).astype(np.uint16).reshape(h, w * c)
-        with open(path, "wb") as f:
+        with open(path, "wb") if fileobj is None else contextlib.nullcontext(fileobj) as f:
             png.Writer(w, h, greyscale=False, alpha=(c == 4), bitdepth=16).write(f, data)
         return path
     arr = np.round(rgb * 255).astype(np.uint8)
-    Image.fromarray(arr, "RGBA" if arr.shape[2] == 4 else "RGB").save(path)
+    image = Image.fromarray(arr, "RGBA" if arr.shape[2] == 4 else "RGB")
+    if fileobj is None:
+        image.save(path)
+    else:
+        image.save(fileobj, format=Image.registered_extensions().get(path.suffix.lower()))
     return path
 
 

@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Optional, Sequence
 REPO = Path(__file__).resolve().parents[1]
 CLIENT_SOURCES = ("protocol.py", "endpoints.py", "client.py")
 CLIENT_EXPORTS = ("Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled",
-                  "DEFAULT_ENDPOINT")
+                  "DEFAULT_ENDPOINT", "default_endpoint")
 VENDORED = ("pyzmq", "msgpack")          # distribution names on PyPI
 VENDORED_MODULES = ("zmq", "msgpack")    # what they import as
 VENDOR_DIR = "vendor"

@@ -12,6 +12,7 @@ this file) and APPRIG_ROOT (the chroot; default /opt/apprig/trixie).
 import os
 import pathlib
 import subprocess
+import tempfile
 
 import pytest
 
@@ -29,6 +30,17 @@ def apprig_unavailable():
     if not (ROOT / ".apprig-stamp").is_file():
         return "apprig chroot not built at %s: run %s/build.sh (needs Debian mirror access, ~3 min)" % (ROOT, RIG)
     return None
+
+
+def pytest_configure(config):
+    """The painterly daemon's per-user files (default socket, token) in a private folder of this run, so
+    no test reaches or changes the user's own daemon or token."""
+    private = pathlib.Path(tempfile.mkdtemp(prefix="painterly-test-user-"))
+    (private / "run").mkdir(mode=0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(private / "run")
+    os.environ["PAINTERLY_TOKEN_FILE"] = str(private / "daemon.token")
+    os.environ.pop("PAINTERLY_ENDPOINT", None)
+    os.environ.pop("PAINTERLY_TOKEN", None)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,7 +3,7 @@
 Pure Python (stdlib + pyzmq + msgpack, Python 3.8+). One :class:`Client` holds one ZeroMQ DEALER socket;
 use it from one thread at a time (calls are serialised by a lock).
 
-    client = Client()                                   # tcp://127.0.0.1:7878 or $PAINTERLY_ENDPOINT
+    client = Client()                                   # the user's own daemon, or $PAINTERLY_ENDPOINT
     info = client.handshake()
     result = client.run("harmonize", {"quality": "preview"},
                         {"composite": ImageBuffer(w, h, 4, 8, rgba_bytes), "mask": ImageBuffer(w, h, 1, 8, m)},
@@ -14,17 +14,26 @@ from __future__ import absolute_import
 
 import itertools
 import os
+import struct
 import threading
 import time
 
 import zmq
 
 from . import protocol
-from .endpoints import DEFAULT_ENDPOINT, curve_keys_from_token, default_endpoint, endpoint_is_local, read_token
+from .endpoints import (DEFAULT_ENDPOINT, curve_keys_from_token, default_endpoint, default_token_file,
+                        ipc_problem, read_token)
 from .protocol import (DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled, JobResult,  # noqa: F401
                        ProgressEvent)
 
 HEARTBEAT = 0.5  # seconds without news from the daemon before wait() asks it for the job's status
+
+# Connection events that tell why a daemon that is there does not take this client (libzmq >= 4.3).
+HANDSHAKE_OK = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", 0x1000)
+HANDSHAKE_FAILED = (getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0x0800),
+                    getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0x2000),
+                    getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0x4000))
+_MONITORS = itertools.count(1)
 
 __all__ = ["Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled", "JobResult",
            "ProgressEvent", "DEFAULT_ENDPOINT", "default_endpoint", "read_token"]
@@ -37,9 +46,8 @@ class Client(object):
     def __init__(self, endpoint=None, timeout=10.0, token=None, context=None):
         self.endpoint = endpoint or default_endpoint()
         self.timeout = float(timeout)
-        if token is None:  # $PAINTERLY_TOKEN, or for a remote daemon the user's token file
-            token = os.environ.get("PAINTERLY_TOKEN") or (
-                None if endpoint_is_local(self.endpoint) else read_token())
+        if token is None:  # $PAINTERLY_TOKEN, else the user's token file, if any
+            token = read_token()
         self.token = token or None
         self._context = context or zmq.Context.instance()
         self._lock = threading.RLock()
@@ -47,7 +55,8 @@ class Client(object):
         self._inbox = {}        # job id -> list of (header, frames) events not yet consumed
         self._finished = set()  # jobs whose final event was returned: later copies are dropped
         self._limits = None     # the daemon's limits, once a handshake told them
-        self._socket = None
+        self._socket = self._monitor = None
+        self._refused = None    # why the endpoint is not to be trusted, or the last failed handshake
         self._connect()
 
     # --- socket --------------------------------------------------------------------------------
@@ -56,25 +65,36 @@ class Client(object):
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)   # never drop progress/result events on our side
-        sock.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing while no daemon is connected
-        if self.token and self.endpoint.startswith("tcp://"):  # a daemon with a token encrypts TCP with CURVE
+        sock.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing until a daemon has completed the handshake
+        if self.token and self.endpoint.startswith("tcp://"):  # TCP daemons encrypt with the token's CURVE keys
             public, secret = zmq.curve_keypair()
             server_public, _ = curve_keys_from_token(self.token)
             sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server_public
-        sock.connect(self.endpoint)
-        self._socket = sock
+        address = "inproc://painterly-client-monitor-%d-%d" % (os.getpid(), next(_MONITORS))
+        sock.monitor(address, HANDSHAKE_OK | HANDSHAKE_FAILED[0] | HANDSHAKE_FAILED[1] | HANDSHAKE_FAILED[2])
+        monitor = self._context.socket(zmq.PAIR)
+        monitor.setsockopt(zmq.LINGER, 0)
+        monitor.connect(address)
+        self._refused = ipc_problem(self.endpoint)
+        if self._refused is None:
+            sock.connect(self.endpoint)
+        self._socket, self._monitor = sock, monitor
 
     def _reconnect(self):
         """A fresh socket, so replies meant for an abandoned request never reach the next one."""
-        if self._socket is not None:
-            self._socket.close(linger=0)
+        self._close_sockets()
         self._connect()
+
+    def _close_sockets(self):
+        if self._socket is not None:
+            self._socket.disable_monitor()
+            self._socket.close(linger=0)
+            self._monitor.close(linger=0)
+            self._socket = self._monitor = None
 
     def close(self):
         with self._lock:
-            if self._socket is not None:
-                self._socket.close(linger=0)
-                self._socket = None
+            self._close_sockets()
 
     def __enter__(self):
         return self
@@ -83,17 +103,56 @@ class Client(object):
         self.close()
 
     def _send(self, frames):
+        if self.token is None and self.endpoint.startswith("tcp://"):
+            self._refuse_without_token()
+        self._check_handshake()
         try:
             self._socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
         except zmq.Again:
-            # IMMEDIATE: nothing connected. Wait for the connection within the timeout.
+            # IMMEDIATE: no daemon has completed the handshake yet. Wait for one within the timeout.
             poller_deadline = time.monotonic() + self.timeout
             while True:
                 if self._socket.poll(50, zmq.POLLOUT):
                     self._socket.send_multipart(frames, copy=False)
                     return
+                self._check_handshake()
                 if time.monotonic() > poller_deadline:
                     raise self._unavailable()
+
+    def _refuse_without_token(self):
+        """Over TCP every painterly daemon needs the user's token, so without one nothing is ever sent:
+        the connection's events only tell the user what listens there."""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self._monitor.poll(50):
+                event = struct.unpack("=HI", self._monitor.recv_multipart()[0][:6])[0]
+                if event == HANDSHAKE_OK:
+                    self._reconnect()
+                    raise DaemonError(protocol.AUTH, "What listens at %s takes clients without a token, so it is "
+                                      "not a painterly daemon (over TCP they all need your token); nothing was "
+                                      "sent to it." % self.endpoint)
+                if event in HANDSHAKE_FAILED:
+                    raise DaemonError(protocol.AUTH, self._handshake_message(event))
+        raise self._unavailable()
+
+    def _check_handshake(self):
+        """Raise DaemonError(AUTH) when the endpoint is not to be trusted, or when what listens there
+        refused this client's handshake or failed to prove that it holds the token."""
+        while self._monitor.poll(0):
+            event = struct.unpack("=HI", self._monitor.recv_multipart()[0][:6])[0]
+            self._refused = None if event == HANDSHAKE_OK else self._handshake_message(event)
+        if self._refused is not None:
+            raise DaemonError(protocol.AUTH, self._refused)
+
+    def _handshake_message(self, event):
+        if event == HANDSHAKE_FAILED[2]:
+            return ("The painterly daemon at %s refused this client: it serves only the user it runs as."
+                    % self.endpoint)
+        if self.token is None:
+            return ("The painterly daemon at %s needs an access token, and this client has none: put the "
+                    "daemon's token in %s or in $PAINTERLY_TOKEN." % (self.endpoint, default_token_file()))
+        return ("Could not authenticate the painterly daemon at %s with your token: it has another token "
+                "(see %s), or it is not your daemon; nothing was sent to it." % (self.endpoint, default_token_file()))
 
     def _unavailable(self, what="answered"):
         return DaemonUnavailable("No painterly daemon %s at %s within %.0f s: start it with "
@@ -121,7 +180,10 @@ class Client(object):
         while True:
             message = self._receive(deadline - time.monotonic())
             if message is None:
-                self._reconnect()
+                try:
+                    self._check_handshake()
+                finally:
+                    self._reconnect()
                 raise self._unavailable()
             head, data = message
             if head.get("type") == "event":
@@ -164,19 +226,27 @@ class Client(object):
         with self._lock:
             self._request({"type": "cancel", "job": job_id})
 
-    def status(self, job_id=None):
-        """One job's status, or ``{"jobs": [...], "queue": n, "workers": [...]}`` without a job id."""
+    def status(self, job_id=None, offset=0, limit=None):
+        """One job's status, or without a job id the daemon's state and one page of its jobs: ``{"jobs":
+        [...] (at most ``limit``, from ``offset``, oldest first), "total", "next" (offset of the next page or
+        None), "counts" {state: n}, "queue", "workers", ...}``."""
         header = {"type": "status"}
         if job_id is not None:
             header["job"] = job_id
+        else:
+            header["offset"] = int(offset)
+            if limit is not None:
+                header["limit"] = int(limit)
         with self._lock:
             head, _ = self._request(header)
             return head.get("job") if job_id is not None else dict(
                 (k, v) for k, v in head.items() if k not in ("v", "type", "rid"))
 
     def shutdown(self):
+        """Stop the daemon; returns ``{"pid"}`` of the daemon that stops."""
         with self._lock:
-            self._request({"type": "shutdown"})
+            head, _ = self._request({"type": "shutdown"})
+            return dict((k, v) for k, v in head.items() if k not in ("v", "type", "rid"))
 
     def wait(self, job_id, on_progress=None, cancel_event=None, timeout=None):
         """Block until the job finishes; returns its :class:`JobResult`.
@@ -209,7 +279,10 @@ class Client(object):
                 if deadline is not None and now > deadline:
                     raise DaemonError(protocol.TIMEOUT, "The job did not finish within %.0f s." % timeout)
                 if asked is not None and now - asked > self.timeout:
-                    self._reconnect()
+                    try:
+                        self._check_handshake()
+                    finally:
+                        self._reconnect()
                     raise DaemonUnavailable("The painterly daemon at %s stopped answering (no reply for %.0f s): "
                                             "it may have crashed or been stopped." % (self.endpoint, self.timeout))
                 if asked is None and now - last_news > HEARTBEAT:

@@ -12,16 +12,26 @@ Requests (client -> daemon), each with an integer ``rid`` echoed in the reply an
 
 * ``handshake``                      -> reply ``{protocol, version, methods, devices, limits}``
 * ``submit`` ``method, params, images{name: image descriptor}, [preview_every]`` + one frame per image
-                                     -> reply ``{job, state, position}``; the submitter then receives
-                                        the job's events without asking
-* ``watch`` ``job``                  -> reply ``{job: status}``; the asker receives the job's further
-                                        events, and at once its result if it already finished
+                                     -> reply ``{job, state, position}``; no events follow until the
+                                        client sends ``watch``
+* ``watch`` ``job``                  -> reply ``{job: status}``; from then on the asker receives the
+                                        job's events, and at once its result if it already finished
 * ``cancel`` ``job``                 -> reply ``{job: status}``
-* ``status`` ``[job]``               -> reply ``{job: status}`` or ``{jobs: [...], queue, workers}``
-* ``shutdown``                       -> reply ``{}``; the daemon stops
+* ``status`` ``[job]`` or ``[offset, limit]``
+                                     -> reply ``{job: status}``, or the daemon's state with one page of
+                                        its jobs: ``{jobs: [...], total, offset, next, counts{state: n},
+                                        queue, workers, uptime, pid, endpoint}`` (``next``: the offset
+                                        of the following page, or None)
+* ``shutdown``                       -> reply ``{pid}``; the daemon stops
+
+Only the user the daemon runs as reaches it: its ``ipc://`` socket lies in a folder of that user's and
+the daemon checks each connecting process's user; over TCP every client must hold the user's token
+(CURVE encryption with keys derived from it, and the ``token`` field of each request). So whoever may
+send a request may also watch, cancel or list any job and stop the daemon: there is no other kind of
+client.
 
 Replies (daemon -> client): ``{"type": "reply", "rid", ...}`` or ``{"type": "error", "rid", "code",
-"message"}``. Events (daemon -> client, unasked): ``{"type": "event", "job", "event": "state" |
+"message"}``. Events (daemon -> client, after ``watch``): ``{"type": "event", "job", "event": "state" |
 "progress" | "done" | "failed" | "cancelled", ...}``; ``progress`` may carry a ``preview`` image and
 ``done`` carries ``image`` (RGBA result) and ``meta``, each followed by its frame.
 
@@ -65,6 +75,10 @@ DEFAULT_LIMITS = {
     "max_images": 8,
     "max_params": 64,
     "max_queue": 32,
+    "max_queue_bytes": 1024 * 1024 * 1024,  # pixel bytes of the jobs waiting or running, all together
+    "max_peer_bytes": 64 * 1024 * 1024,     # bytes sent to one client and not yet taken by it (beyond
+                                            # one message); further results wait until it reads
+    "max_status_jobs": 100,                 # jobs in one page of a status reply
 }
 
 

@@ -71,9 +71,13 @@ def parse_request(frames, limits, token=None):
             if kind in ("handshake", "shutdown"):
                 _check_fields(header, (), ())
             elif kind == "status":
-                _check_fields(header, (), ("job",))
+                _check_fields(header, (), ("job", "offset", "limit"))
                 if header.get("job") is not None:
                     _job_id(header["job"])
+                for field in ("offset", "limit"):
+                    value = header.get(field)
+                    if value is not None and (not is_int(value) or not 0 <= value <= 1 << 31):
+                        raise ProtocolError(BAD_MESSAGE, "%s must be a whole number >= 0" % field)
             else:
                 _check_fields(header, ("job",), ())
                 _job_id(header["job"])

@@ -588,8 +588,8 @@ class PainterlyHarmonize(Gimp.PlugIn):
         procedure.add_choice_argument("quality", "_Quality", "Quality preset", qualities, "final",
                                       GObject.ParamFlags.READWRITE)
         procedure.add_string_argument("endpoint", "_Daemon address",
-                                      "Painterly daemon endpoint (empty: $PAINTERLY_ENDPOINT or "
-                                      "tcp://127.0.0.1:7878)", "", GObject.ParamFlags.READWRITE)
+                                      "Painterly daemon endpoint (empty: $PAINTERLY_ENDPOINT, else your "
+                                      "own daemon's socket)", "", GObject.ParamFlags.READWRITE)
         procedure.add_int_argument("context", "Conte_xt",
                                    "Pixels of surroundings sent around the selection (-1 = automatic)",
                                    AUTO_CONTEXT, MAX_CONTEXT, AUTO_CONTEXT, GObject.ParamFlags.READWRITE)

@@ -81,7 +81,7 @@ class PainterlyDocker(DockWidget):
         form.addRow("Steps / size", adv)
 
         self.endpoint = QtWidgets.QLineEdit()
-        self.endpoint.setPlaceholderText("tcp://127.0.0.1:7878")
+        self.endpoint.setPlaceholderText("your own daemon (default)")
         form.addRow("Daemon", self.endpoint)
         self.device = QtWidgets.QComboBox()
         for d in harmonize.DEVICES:

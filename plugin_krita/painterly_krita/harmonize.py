@@ -83,7 +83,7 @@ def save_settings(values):
 
 
 def endpoint_of(settings):
-    return settings.get("endpoint") or os.environ.get("PAINTERLY_ENDPOINT") or "tcp://127.0.0.1:7878"
+    return settings.get("endpoint") or load_client().default_endpoint()
 
 
 # --- the daemon client (vendored pyzmq/msgpack only when Krita's Python lacks them) ------------------

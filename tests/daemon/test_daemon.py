@@ -1,4 +1,5 @@
-"""A real daemon process on loopback, driven through the client and through raw sockets."""
+"""A real daemon process on its default kind of endpoint (an ipc socket in a private folder), driven
+through the client and through raw sockets."""
 import os
 import pathlib
 import random
@@ -21,51 +22,12 @@ from painterly.daemon import buffers
 from painterly.wire import endpoints, protocol, validate
 from painterly.wire.client import Client, DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled
 
+from daemon_process import DaemonProcess
+
 SMALL_JOB = {"iterations": 3, "size": 32, "network": "vgg16"}
 # The daemon's own limits in these tests: small, so "too large" is cheap to provoke.
 MAX_PIXELS = 1_000_000
 MAX_MESSAGE_MB = 16
-
-
-class DaemonProcess:
-    def __init__(self, tmp_path, *extra, endpoint="tcp://127.0.0.1:*", wait=True):
-        self.log_path = tmp_path / f"daemon-{time.monotonic_ns()}.log"
-        self.log = open(self.log_path, "wb")
-        argv = [sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", endpoint, "--device", "cpu",
-                "--threads", "1", "--allow-test-methods", "--results-dir", str(tmp_path / "results"), *extra]
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.endpoint = None
-        if wait:
-            self.wait_ready()
-
-    def output(self):
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout=90):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(r"painterly daemon listening on (\S+)", self.output())
-            if match:
-                self.endpoint = match.group(1)
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited ({self.proc.returncode}):\n{self.output()}")
-            time.sleep(0.1)
-        raise RuntimeError(f"daemon did not start:\n{self.output()}")
-
-    def rss_mb(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -436,6 +398,7 @@ def test_detached_daemon_killed_mid_job_then_restarted_serves_stored_results(own
              "--allow-test-methods", "--results-dir", str(own_dir / "results"), "--log", str(own_dir / "log")]
     assert cli.main(start) == 0
     assert "started (pid" in capsys.readouterr().err
+    assert oct((own_dir / "log").stat().st_mode & 0o777) == "0o600"        # the log is the user's alone
     image = random_rgba(np.random.default_rng(9), 24, 16, depth=16)
     with Client(endpoint, timeout=2) as c:
         pid = c.status()["pid"]
@@ -478,10 +441,11 @@ def test_detached_daemon_killed_mid_job_then_restarted_serves_stored_results(own
     try:
         assert oct(token_file.stat().st_mode & 0o777) == "0o600"
         token = token_file.read_text().strip()
-        for wrong in ("wrong-token", ""):  # other CURVE keys / plain TCP: no handshake at all
-            with Client(endpoint, timeout=1, token=wrong) as c:
-                with pytest.raises(DaemonUnavailable):
+        for wrong, words in (("w" * 40, "with your token"), ("", "needs an access token")):
+            with Client(endpoint, timeout=1, token=wrong) as c:  # other CURVE keys / plain TCP: no handshake
+                with pytest.raises(DaemonError, match=words) as err:
                     c.handshake()
+                assert err.value.code == protocol.AUTH
         with Client(endpoint, timeout=10, token=token) as c:
             result = c.wait(finished)
             assert bytes(result.image.data) == bytes(image.data)

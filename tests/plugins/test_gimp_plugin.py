@@ -73,10 +73,11 @@ def work(tmp_path_factory):
 
 
 class Daemon:
-    """The real daemon on a free port; it starts (torch import, weights) while GIMP profiles are made."""
+    """The real daemon, on a socket in the shared work folder (as on a desktop: a socket only the user
+    reaches); it starts (torch import, weights) while GIMP profiles are made."""
 
     def __init__(self, work):
-        self.endpoint = "tcp://127.0.0.1:%d" % free_port()
+        self.endpoint = "ipc://%s/daemon.sock" % work
         self.log_path = work / "daemon.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(

@@ -44,9 +44,11 @@ def free_port():
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    """The real painterly daemon on the host, CPU, on a free loopback port."""
-    endpoint = "tcp://127.0.0.1:%d" % free_port()
-    log = tmp_path_factory.mktemp("daemon") / "daemon.log"
+    """The real painterly daemon on the host, CPU, on a socket in a folder of the user's (shared with Krita's
+    chroot, as the user's runtime folder is with an app on a desktop)."""
+    folder = tmp_path_factory.mktemp("daemon")
+    endpoint = "ipc://%s/daemon.sock" % folder
+    log = folder / "daemon.log"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", endpoint,
                              "--device", "cpu", "--threads", "1"], stderr=subprocess.PIPE, text=True, env=env)
@@ -134,7 +136,8 @@ def run_krita(apprig, tmp_path, home, endpoint, hide_system_zmq=False, screensho
                            for m in ("zmq", "msgpack"))
         krita = ("mkdir -p /tmp/hidden && echo 'raise ImportError(\"hidden by the test\")' > /tmp/hidden/__init__.py"
                  " && %s && python3 -c 'import zmq' 2>/dev/null && exit 97; %s" % (hide, krita))
-    r = apprig.run("sh", "-c", krita, share=[tmp_path], timeout=timeout, stdin=b"",
+    share = [tmp_path] + ([os.path.dirname(endpoint[len("ipc://"):])] if endpoint.startswith("ipc://") else [])
+    r = apprig.run("sh", "-c", krita, share=share, timeout=timeout, stdin=b"",
                    env={"HOME": home, "APPRIG_KRITA_DRIVER_CONFIG": tmp_path / "cfg.json",
                         "APPRIG_XVFB_SCREEN": "1400x1000x24"})
     assert r.returncode != 97, "system zmq still importable in the chroot"

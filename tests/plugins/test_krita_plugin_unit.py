@@ -89,7 +89,10 @@ def test_copy_client_is_an_importable_package(tmp_path):
     sys.path.insert(0, str(tmp_path))
     try:
         import painterly_client
-        assert painterly_client.DEFAULT_ENDPOINT.startswith("tcp://")
+        from painterly.wire import endpoints    # the user's own socket (loopback TCP + token on Windows)
+        assert painterly_client.DEFAULT_ENDPOINT == painterly_client.default_endpoint() == \
+            endpoints.platform_default_endpoint()
+        assert painterly_client.DEFAULT_ENDPOINT.startswith("ipc://" if endpoints.HAS_IPC else "tcp://127.0.0.1:")
         for name in ("Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled"):
             assert hasattr(painterly_client, name)
         with pytest.raises(painterly_client.DaemonUnavailable):   # nothing listens on this port

@@ -1,0 +1,92 @@
+"""Abusive clients of the daemon (raw sockets, past any client-side check) and how to watch the daemon while
+they run: its memory and another client's handshake time. Shared by the tests and bench/bench_abuse.py."""
+import statistics
+import threading
+import time
+
+import msgpack
+import zmq
+
+from painterly.wire.client import Client
+
+from daemon_process import rss_mb
+
+MB = 1 << 20
+
+
+def _raw(endpoint, **options):
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    for name, value in options.items():
+        sock.setsockopt(getattr(zmq, name), value)
+    sock.connect(endpoint)
+    return ctx, sock
+
+
+def unfinished_multipart(endpoint, messages=3, frames=20, frame_mb=7, seconds=2.0):
+    """Messages whose last frame never comes, kept open for ``seconds``; returns how much of them the
+    socket took (a refused connection takes nothing more). Frames are copied: pyzmq's zero-copy sends
+    need a helper thread that a forked process lacks."""
+    ctx, sock = _raw(endpoint, SNDHWM=0)
+    frame = bytes(frame_mb * MB)
+    taken, deadline = 0, time.monotonic() + seconds
+    while taken < messages * frames and time.monotonic() < deadline:
+        try:
+            sock.send(frame, zmq.SNDMORE | zmq.NOBLOCK)
+            taken += 1
+        except zmq.Again:
+            time.sleep(0.01)
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    sock.close(0)
+    ctx.term()
+    return {"sent_mb": taken * frame_mb}
+
+
+def many_frames(endpoint, count, wait=60.0):
+    """One message of ``count`` empty frames; the reply's header, or None when none came."""
+    ctx, sock = _raw(endpoint, SNDHWM=0)
+    for _ in range(count - 1):
+        sock.send(b"", zmq.SNDMORE)
+    sock.send(b"")
+    reply = msgpack.unpackb(sock.recv_multipart()[0]) if sock.poll(int(wait * 1000)) else None
+    sock.close(0)
+    ctx.term()
+    return reply
+
+
+def unread_watches(endpoint, job, count=40, seconds=2.0):
+    """``count`` watch requests for one job from a client that never reads what comes back."""
+    ctx, sock = _raw(endpoint, RCVHWM=1, RCVBUF=4096)
+    for rid in range(count):
+        sock.send(msgpack.packb({"v": 1, "type": "watch", "rid": rid, "job": job}))
+    time.sleep(seconds)
+    sock.close(0)
+    ctx.term()
+    return {"watches": count}
+
+
+def handshake_seconds(endpoint, timeout=30):
+    with Client(endpoint, timeout=timeout) as client:
+        start = time.monotonic()
+        client.handshake()
+        return time.monotonic() - start
+
+
+def while_running(pid, endpoint, work):
+    """Run ``work()`` in a thread; meanwhile sample the daemon's RSS and another client's handshake time.
+    Returns ``{"peak_mb", "after_mb"}`` (growth over the RSS before) and handshake ``latency_ms`` (max,
+    median), plus ``result``: what ``work`` returned."""
+    before, peak, latencies, out = rss_mb(pid), 0.0, [], {}
+    thread = threading.Thread(target=lambda: out.update(result=work()))
+    thread.start()
+    time.sleep(0.05)
+    while thread.is_alive():
+        peak = max(peak, rss_mb(pid) - before)
+        latencies.append(handshake_seconds(endpoint))
+        time.sleep(0.05)
+    thread.join()
+    after = rss_mb(pid) - before
+    latencies = latencies or [handshake_seconds(endpoint)]
+    return {"peak_mb": max(peak, after), "after_mb": after, "latency_ms": (max(latencies) * 1e3,
+            statistics.median(latencies) * 1e3), "result": out.get("result")}
