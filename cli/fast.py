@@ -36,6 +36,9 @@ def cmd_fast(args) -> int:
 
 def _fast_image(args, params) -> int:
     from painterly.engine import load_image, load_mask
+
+    from .output import check_output
+    check_output(args.output, args.input, args.mask)
     content = load_image(args.input)
     inputs = {"content": content.rgb}
     if args.mask:
@@ -51,8 +54,12 @@ def _fast_video(args, params) -> int:
     from painterly.engine.fast.apply import stylize_array
     from painterly.engine.fast.models import loaded_models
     from painterly.engine.fast.video import FrameWriter, read_frames, stylize_frames, video_info
+    from .output import check_folder, check_not_an_input
     if args.mask or args.daemon:
         raise ValueError("--mask and --daemon apply to images, not to --video/--frames")
+    output = Path(args.output)
+    check_not_an_input(output, args.video or args.frames)
+    check_folder(output.parent if output.suffix else output)
     p = get_method("fast").resolve_params(params)
     device = select_device(args.device)
     net, _ = loaded_models.get(p["model"], device)

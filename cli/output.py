@@ -78,9 +78,15 @@ def check_output(path, *inputs) -> Path:
     image_format(path)
     if path.exists() and not os.access(path, os.W_OK):
         raise UserError(f"cannot write {path}: the file is read-only")
+    return check_not_an_input(path, *inputs)
+
+
+def check_not_an_input(path, *inputs) -> Path:
+    """Raise UserError when ``path`` is (or links to) one of ``inputs``."""
+    path = Path(path)
     for source in inputs:
         if source is not None and _same_file(path, Path(source)):
-            raise UserError(f"refusing to write the result over the input {source}: choose another output file")
+            raise UserError(f"refusing to write the result over the input {source}: choose another output")
     return path
 
 

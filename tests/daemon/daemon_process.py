@@ -1,9 +1,16 @@
 """A real painterly daemon in its own process, for the daemon's tests and benchmarks."""
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def rss_mb(pid):

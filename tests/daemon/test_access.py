@@ -4,7 +4,6 @@ user's runtime folder) and on loopback TCP (token + CURVE)."""
 import os
 import pathlib
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -20,17 +19,11 @@ from painterly.wire import endpoints, protocol
 from painterly.wire.client import Client, DaemonError
 
 from abuse import handshake_seconds, many_frames, unfinished_multipart, unread_watches, while_running
-from daemon_process import DaemonProcess
+from daemon_process import DaemonProcess, free_port
 from other_user import (OTHER_UID, OpenedForOthers, each_request_as_client, fake_daemon, impostor_socket_in_own_folder,
                         port_open, raw_requests, run_as_other_user)
 
 MB = 1 << 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

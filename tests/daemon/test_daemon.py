@@ -5,7 +5,6 @@ import pathlib
 import random
 import re
 import signal
-import socket
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from painterly.daemon import buffers
 from painterly.wire import endpoints, protocol, validate
 from painterly.wire.client import Client, DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled
 
-from daemon_process import DaemonProcess
+from daemon_process import DaemonProcess, free_port
 
 SMALL_JOB = {"iterations": 3, "size": 32, "network": "vgg16"}
 # The daemon's own limits in these tests: small, so "too large" is cheap to provoke.
@@ -381,12 +380,6 @@ def test_cli_status_and_submit(daemon, own_dir, capsys):
     assert cli.main(["submit", "nonexistent", str(tmp_path / "content.png"), "-o", str(out),
                      "--endpoint", daemon.endpoint]) == 2
     assert "no method 'nonexistent'" in capsys.readouterr().err
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_detached_daemon_killed_mid_job_then_restarted_serves_stored_results(own_dir, capsys):
