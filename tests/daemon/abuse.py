@@ -24,19 +24,29 @@ def _raw(endpoint, **options):
     return ctx, sock
 
 
+def _send(sock, parts, deadline):
+    """Send ``(data, flags)`` parts until done or ``deadline``; how many the socket took (a socket whose
+    connection was refused takes no more and would block)."""
+    taken = 0
+    for data, flags in parts:
+        while True:
+            try:
+                sock.send(data, flags | zmq.NOBLOCK)
+                taken += 1
+                break
+            except zmq.Again:
+                if time.monotonic() > deadline:
+                    return taken
+                time.sleep(0.01)
+    return taken
+
+
 def unfinished_multipart(endpoint, messages=3, frames=20, frame_mb=7, seconds=2.0):
     """Messages whose last frame never comes, kept open for ``seconds``; returns how much of them the
-    socket took (a refused connection takes nothing more). Frames are copied: pyzmq's zero-copy sends
-    need a helper thread that a forked process lacks."""
+    socket took. Frames are copied: pyzmq's zero-copy sends need a helper thread a forked process lacks."""
     ctx, sock = _raw(endpoint, SNDHWM=0)
-    frame = bytes(frame_mb * MB)
-    taken, deadline = 0, time.monotonic() + seconds
-    while taken < messages * frames and time.monotonic() < deadline:
-        try:
-            sock.send(frame, zmq.SNDMORE | zmq.NOBLOCK)
-            taken += 1
-        except zmq.Again:
-            time.sleep(0.01)
+    frame, deadline = bytes(frame_mb * MB), time.monotonic() + seconds
+    taken = _send(sock, ((frame, zmq.SNDMORE) for _ in range(messages * frames)), deadline)
     time.sleep(max(0.0, deadline - time.monotonic()))
     sock.close(0)
     ctx.term()
@@ -46,10 +56,11 @@ def unfinished_multipart(endpoint, messages=3, frames=20, frame_mb=7, seconds=2.
 def many_frames(endpoint, count, wait=60.0):
     """One message of ``count`` empty frames; the reply's header, or None when none came."""
     ctx, sock = _raw(endpoint, SNDHWM=0)
-    for _ in range(count - 1):
-        sock.send(b"", zmq.SNDMORE)
-    sock.send(b"")
-    reply = msgpack.unpackb(sock.recv_multipart()[0]) if sock.poll(int(wait * 1000)) else None
+    deadline = time.monotonic() + wait
+    parts = ((b"", zmq.SNDMORE if i < count - 1 else 0) for i in range(count))
+    reply = None
+    if _send(sock, parts, deadline) == count and sock.poll(int(max(0.0, deadline - time.monotonic()) * 1000)):
+        reply = msgpack.unpackb(sock.recv_multipart()[0])
     sock.close(0)
     ctx.term()
     return reply
@@ -58,12 +69,13 @@ def many_frames(endpoint, count, wait=60.0):
 def unread_watches(endpoint, job, count=40, seconds=2.0):
     """``count`` watch requests for one job from a client that never reads what comes back."""
     ctx, sock = _raw(endpoint, RCVHWM=1, RCVBUF=4096)
-    for rid in range(count):
-        sock.send(msgpack.packb({"v": 1, "type": "watch", "rid": rid, "job": job}))
-    time.sleep(seconds)
+    deadline = time.monotonic() + seconds
+    requests = ((msgpack.packb({"v": 1, "type": "watch", "rid": rid, "job": job}), 0) for rid in range(count))
+    taken = _send(sock, requests, deadline)
+    time.sleep(max(0.0, deadline - time.monotonic()))
     sock.close(0)
     ctx.term()
-    return {"watches": count}
+    return {"watches": taken}
 
 
 def handshake_seconds(endpoint, timeout=30):
