@@ -6,21 +6,29 @@ import torch
 from torch import nn
 
 
-def match_histograms(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Remap each row of ``source`` (C×N) so its values have the distribution of the same row of
-    ``target`` (C×M), keeping their rank order (exact matching by sorting; M may differ from N)."""
-    c, n = source.shape
-    order = source.argsort(dim=1)
+def target_quantiles(target: torch.Tensor, n: int) -> torch.Tensor:
+    """Each row of ``target`` (C×M) sorted and resampled at ``n`` evenly spaced ranks (C×n)."""
     sorted_target = target.sort(dim=1).values
     if sorted_target.shape[1] != n:  # resample the target's quantiles at n points
-        pos = torch.linspace(0, sorted_target.shape[1] - 1, n, device=source.device)
+        pos = torch.linspace(0, sorted_target.shape[1] - 1, n, device=target.device)
         lo = pos.floor().long()
         hi = pos.ceil().long()
         frac = (pos - lo.to(pos.dtype))[None]
         sorted_target = sorted_target[:, lo] * (1 - frac) + sorted_target[:, hi] * frac
+    return sorted_target
+
+
+def remap_to_quantiles(source: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
+    """Each row of ``source`` (C×N) replaced by the quantiles (C×N, sorted) of the same rank."""
     out = torch.empty_like(source)
-    out.scatter_(1, order, sorted_target.to(source.dtype))
+    out.scatter_(1, source.argsort(dim=1), quantiles.to(source.dtype))
     return out
+
+
+def match_histograms(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Remap each row of ``source`` (C×N) so its values have the distribution of the same row of
+    ``target`` (C×M), keeping their rank order (exact matching by sorting; M may differ from N)."""
+    return remap_to_quantiles(source, target_quantiles(target, source.shape[1]))
 
 
 class HistogramLoss(nn.Module):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .histogram import match_histograms
+from .histogram import remap_to_quantiles, target_quantiles
 from .losses import resize_mask
 
 
@@ -55,7 +55,8 @@ class LayerLoss:
         """mean((f − histogram-matched f)²) / mean(target²) at the flat ``positions``; ``target`` holds the
         target distribution (C×M values)."""
         scale = float(target.pow(2).mean()) + 1e-8
-        self.terms.append(("hist", name, weight, (target.float(), positions, scale)))
+        quantiles = target_quantiles(target.reshape(self.c, -1).float(), positions.numel())
+        self.terms.append(("hist", name, weight, (quantiles, positions, scale)))
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         self.values = {}
@@ -91,9 +92,9 @@ class LayerLoss:
                 grad.add_(diff, alpha=2.0 * weight / norm)
         return value
 
-    def _hist(self, flat, grad, weight, target, positions, scale):
+    def _hist(self, flat, grad, weight, quantiles, positions, scale):
         values = flat[:, positions]
-        diff = values - match_histograms(values, target)
+        diff = values - remap_to_quantiles(values, quantiles)
         value = diff.pow(2).mean() / scale
         if weight:
             grad.index_add_(1, positions, diff, alpha=2.0 * weight / (diff.numel() * scale))
