@@ -146,7 +146,7 @@ def register(sub) -> None:
     t.add_argument("--batch", type=int, default=4, help="crops per step")
     t.add_argument("--variant", choices=("slim", "full"), default="slim", help="network width")
     t.add_argument("--activation", choices=("tanh", "sigmoid"), default="tanh", help="output activation")
-    t.add_argument("--style-weight", type=float, default=5.0, help="weight of the Gram style loss")
+    t.add_argument("--style-weight", type=float, default=10.0, help="weight of the Gram style loss")
     t.add_argument("--content-weight", type=float, default=1.0, help="weight of the content loss")
     t.add_argument("--tv-weight", type=float, default=10.0, help="weight of the total-variation loss")
     t.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")

@@ -13,8 +13,10 @@ Two widths:
     (space-to-depth, 12 channels at half resolution) and the last layer predicts the 2×2 block of each
     output pixel (sub-pixel convolution, Shi et al. 2016, initialised so the four sub-pixels start equal,
     without checkerboard). In between: 24-48-96 channels, down to 1/8 resolution, and depthwise-separable
-    3×3 convolutions (a per-channel 3×3 filter, then a 1×1 channel mix). About 1/20 of the work of
-    ``full`` and a larger receptive field.
+    3×3 convolutions (a per-channel 3×3 filter, then a 1×1 channel mix), and bilinear resizing in the
+    resize-convolutions (nearest-neighbour resizing from 1/8 resolution leaves blocky, axis-aligned
+    edges that the per-channel filters cannot smooth). About 1/20 of the work of ``full`` and a larger
+    receptive field.
 
 The last layer maps to RGB in [0, 1] through ``tanh`` (rescaled) or ``sigmoid``.
 """
@@ -37,11 +39,12 @@ class Architecture:
     edge_kernel: int = 9
     separable: bool = False
     fold: int = 1               # space-to-depth factor at the input / sub-pixel factor at the output
+    upsample: str = "nearest"   # resize mode of the resize-convolutions
 
 
 VARIANTS = {
-    "full": Architecture((32, 64, 128), 5, 9, False, 1),
-    "slim": Architecture((24, 48, 96), 5, 3, True, 2),
+    "full": Architecture((32, 64, 128), 5, 9, False, 1, "nearest"),
+    "slim": Architecture((24, 48, 96), 5, 3, True, 2, "bilinear"),
 }
 
 
@@ -79,12 +82,13 @@ class Residual(nn.Module):
 
 
 class UpConv(nn.Module):
-    """Resize-convolution: nearest-neighbour up-sampling to ``size``, then a 3×3 convolution, instance
-    norm and ReLU. Separable: the 1×1 channel mix runs before the up-sampling (nearest up-sampling
-    commutes with it), so only the per-channel 3×3 filter works at the larger size."""
+    """Resize-convolution: up-sampling to ``size`` (nearest or bilinear), then a 3×3 convolution,
+    instance norm and ReLU. Separable: the 1×1 channel mix runs before the up-sampling (both resize
+    modes commute with it), so only the per-channel 3×3 filter works at the larger size."""
 
-    def __init__(self, in_c: int, out_c: int, separable: bool):
+    def __init__(self, in_c: int, out_c: int, separable: bool, mode: str = "nearest"):
         super().__init__()
+        self.mode = mode
         if separable:
             self.mix = nn.Conv2d(in_c, out_c, 1)
             self.conv = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(out_c, out_c, 3, groups=out_c, bias=False))
@@ -96,7 +100,8 @@ class UpConv(nn.Module):
     def forward(self, x, size):
         if self.mix is not None:
             x = self.mix(x)
-        return F.relu(self.norm(self.conv(F.interpolate(x, size=size, mode="nearest"))))
+        x = F.interpolate(x, size=size, mode=self.mode, **({} if self.mode == "nearest" else {"align_corners": False}))
+        return F.relu(self.norm(self.conv(x)))
 
 
 class TransformNet(nn.Module):
@@ -118,7 +123,7 @@ class TransformNet(nn.Module):
             ConvNorm(c2, c3, 3, stride=2, separable=sep),
         ])
         self.res = nn.Sequential(*[Residual(c3, sep) for _ in range(arch.blocks)])
-        self.up = nn.ModuleList([UpConv(c3, c2, sep), UpConv(c2, c1, sep)])
+        self.up = nn.ModuleList([UpConv(c3, c2, sep, arch.upsample), UpConv(c2, c1, sep, arch.upsample)])
         self.final = _conv(c1, 3 * fold * fold, arch.edge_kernel)
         if fold > 1:
             _init_subpixel(self.final[-1], fold)

@@ -41,11 +41,11 @@ class TrainSettings:
     output: str = "tanh"            # the network's last activation: tanh | sigmoid
     style_size: int = 0             # longest side of the style image for its Gram targets (0 = 2 × size)
     content_weight: float = 1.0
-    style_weight: float = 5.0
+    style_weight: float = 10.0
     tv_weight: float = 10.0
     learning_rate: float = 1e-3     # Adam; cosine decay to a tenth over the run
     network: str = "vgg19"
-    content_layer: str = "relu3_1"
+    content_layer: str = "relu4_2"
     style_layers: tuple = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     seed: int = 0
     checkpoint_every: int = 100
