@@ -100,7 +100,10 @@ class UpConv(nn.Module):
     def forward(self, x, size):
         if self.mix is not None:
             x = self.mix(x)
-        x = F.interpolate(x, size=size, mode=self.mode, **({} if self.mode == "nearest" else {"align_corners": False}))
+        # Always exactly 2×, then cropped to ``size`` (a stride-2 step rounds up): resizing to ``size``
+        # directly would sample at size-dependent positions, and tiles would not match the whole image.
+        extra = {} if self.mode == "nearest" else {"align_corners": False}
+        x = F.interpolate(x, scale_factor=2, mode=self.mode, **extra)[..., :size[0], :size[1]]
         return F.relu(self.norm(self.conv(x)))
 
 

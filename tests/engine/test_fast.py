@@ -13,7 +13,7 @@ from painterly.engine.fast.network import TransformNet
 from painterly.engine.fast.train import TrainSettings, train_style
 from painterly.engine.optimize import CancelToken, Cancelled
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TINY = dict(size=32, batch=1, network="vgg16", content_layer="relu2_1", style_layers=("relu1_1", "relu2_1"),
             checkpoint_every=1, preview_every=0)
 
@@ -183,3 +183,17 @@ def test_fast_method_whole_image_and_parameters(tmp_path):
         engine.run("fast", {"content": content}, {"model": "no-such-style"}, device="cpu")
     with pytest.raises(engine.ParameterError, match="tile must be 0"):
         engine.run("fast", {"content": content}, {"model": path, "tile": 64}, device="cpu")
+
+
+def test_bundled_styles_are_small_slim_models():
+    from painterly.engine.fast.models import BUNDLED_DIR, available_models
+    bundled = sorted(BUNDLED_DIR.glob("*.pt"))
+    assert {p.stem for p in bundled} >= {"starry-night"}
+    content = textured(48, 64)
+    for path in bundled:
+        assert path.stat().st_size <= 2 * 2**20
+        payload = read_model(path)
+        assert payload["network"]["variant"] == "slim" and payload["complete"] and "training" not in payload
+        assert available_models()[path.stem] == path
+        out = engine.run("fast", {"content": content}, {"model": path.stem, "size": 64}, device="cpu")
+        assert np.abs(out - content).mean() > 0.05  # it does restyle
