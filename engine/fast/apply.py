@@ -131,7 +131,7 @@ def stylize_array(net: nn.Module, rgb: np.ndarray, device: torch.device, size: i
     wh, ww = working_hw(h, w, size)
     image = resize(to_tensor(rgb, device), (wh, ww))
     if tile and max(wh, ww) > tile:
-        result = run_tiled(net, image, tile, overlap, cancel, on_tile)
+        result = run_tiled(net, image, tile, overlap, cancel=cancel, on_tile=on_tile)
     else:
         with torch.no_grad():
             result = net(image).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()

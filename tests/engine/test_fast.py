@@ -181,6 +181,9 @@ def test_fast_method_whole_image_and_parameters(tmp_path):
     np.testing.assert_allclose(half, 0.5 * out + 0.5 * content, atol=1e-5)
     with pytest.raises(engine.ParameterError, match="model must be one of"):
         engine.run("fast", {"content": content}, {"model": "no-such-style"}, device="cpu")
+    tiled = engine.run("fast", {"content": textured(300, 200)}, {"model": path, "size": 0, "tile": 128}, device="cpu")
+    whole = engine.run("fast", {"content": textured(300, 200)}, {"model": path, "size": 0}, device="cpu")
+    assert np.abs(tiled - whole).mean() < 0.01
     with pytest.raises(engine.ParameterError, match="tile must be 0"):
         engine.run("fast", {"content": content}, {"model": path, "tile": 64}, device="cpu")
 
