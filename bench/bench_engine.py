@@ -29,7 +29,7 @@ def measure(network: str, size: int, iterations: int, device: str, threads: int,
     from painterly.engine.device import select_device
     from painterly.engine.features import get_extractor
     from painterly.engine.methods import get_method
-    from painterly.engine.methods.gatys import CONTENT_LAYER, STYLE_LAYERS, StyleObjective
+    from painterly.engine.stylize import CONTENT_LAYER, STYLE_LAYERS, StyleObjective
     from painterly.engine.optimize import optimize
 
     dev = select_device(device)
@@ -49,7 +49,7 @@ def measure(network: str, size: int, iterations: int, device: str, threads: int,
         sum(f.sum() for f in feats.values()).backward()
 
     params = get_method("global").resolve_params({"network": network})
-    objective = StyleObjective(extractor, content, style, params)
+    objective = StyleObjective(extractor, content, [style], [1.0], params)
     timings = {"bare": float("inf"), "iteration": float("inf")}
     steps = {"bare": lambda n: [bare_step() for _ in range(n)],
              "iteration": lambda n: optimize(content, objective, n, "lbfgs")}

@@ -30,13 +30,14 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
+from painterly.engine.convert import to_image as to_numpy
+from painterly.engine.convert import to_tensor
 from painterly.engine.imageio import load_image, save_image
 from painterly.engine.matting import affine_upsample, matting_smooth
 from painterly.engine.methods import RunContext, get_method
-from painterly.engine.methods.gatys import to_numpy, to_tensor, working_size
 from painterly.engine.features import get_extractor
 from painterly.engine.methods.photo import CONTENT_LAYER, NETWORK, STYLE_LAYERS, stylize_photo
-from painterly.engine.pyramid import resize
+from painterly.engine.pyramid import resize, working_size
 from painterly.engine.segmentation import label_pairs
 
 DATA = Path("/work/shared/data/dpst")

@@ -20,10 +20,10 @@ def validate_inputs(method, inputs: dict) -> dict:
                 raise ParameterError(f"method {method.name!r} needs the input {spec.name!r} ({spec.help})")
             continue
         arr = np.asarray(value)
-        if arr.dtype == np.uint8:
-            arr = arr.astype(np.float32) / 255.0
-        elif arr.dtype == np.uint16:
-            arr = arr.astype(np.float32) / 65535.0
+        if arr.dtype in (np.uint8, np.uint16):  # one float copy, scaled in place
+            top = np.float32(np.iinfo(arr.dtype).max)
+            arr = arr.astype(np.float32)
+            arr /= top
         else:
             arr = arr.astype(np.float32, copy=False)
         if spec.kind == "rgb" and (arr.ndim != 3 or arr.shape[2] != 3):
@@ -42,19 +42,21 @@ def validate_inputs(method, inputs: dict) -> dict:
 def run(method: str, inputs: dict, params: dict | None = None, **options) -> np.ndarray:
     """Run ``method`` and return the visible result: H×W×3 float32 RGB at the base input's full size,
     composited over it (pixels the method does not touch are the input's, bit for bit)."""
-    output = run_output(method, inputs, params, **options)
-    base = validate_inputs(get_method(method), inputs)[get_method(method).base_input]
-    return output.composite_over(base)
+    spec = get_method(method)
+    arrays = validate_inputs(spec, inputs)
+    return _run(spec, arrays, params, **options).composite_over(arrays[spec.base_input])
 
 
-def run_output(method: str, inputs: dict, params: dict | None = None, *,
-               device: str | torch.device | None = "auto", progress: ProgressCallback | None = None,
-               cancel: CancelToken | None = None, half: bool = False, preview_every: int = 0,
-               save_passes=None) -> Output:
+def run_output(method: str, inputs: dict, params: dict | None = None, **options) -> Output:
     """Run ``method`` and return its :class:`Output` (new pixels + compositing alpha), e.g. for a new layer."""
     spec = get_method(method)
+    return _run(spec, validate_inputs(spec, inputs), params, **options)
+
+
+def _run(spec, arrays: dict, params: dict | None, *, device: str | torch.device | None = "auto",
+         progress: ProgressCallback | None = None, cancel: CancelToken | None = None, half: bool = False,
+         preview_every: int = 0, save_passes=None) -> Output:
     resolved = spec.resolve_params(params)
-    arrays = validate_inputs(spec, inputs)
     dev = device if isinstance(device, torch.device) else select_device(device)
     ctx = RunContext(device=dev, progress=progress, cancel=cancel, half=half, preview_every=preview_every,
                      save_passes=save_passes)

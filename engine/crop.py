@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import masks as masklib
+from .convert import to_image, to_tensor
 from .pyramid import resize
 
 Box = tuple  # (top, left, bottom, right), full-resolution pixels
@@ -73,18 +74,6 @@ def plan_crop(mask: np.ndarray, size: int, reach: int, context: float = 0.5, mar
                     _work_size(context_box, scale, multiple))
 
 
-def to_tensor(rgb: np.ndarray, device=None) -> torch.Tensor:
-    arr = np.ascontiguousarray(rgb, dtype=np.float32)
-    t = torch.from_numpy(arr)
-    t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None].contiguous()
-    return t.to(device) if device is not None else t
-
-
-def to_numpy(image: torch.Tensor) -> np.ndarray:
-    arr = image.detach()[0].float().cpu()
-    return (arr[0] if arr.shape[0] == 1 else arr.permute(1, 2, 0)).numpy()
-
-
 def crop_work(image: np.ndarray, box: Box, work_hw, device=None) -> torch.Tensor:
     """The ``box`` of a full-resolution array, resized to the working size, as a 1×C×h×w tensor."""
     part = image[box[0]:box[2], box[1]:box[3]]
@@ -103,4 +92,4 @@ def paste_back(original: np.ndarray, region_rgb: np.ndarray, region_alpha: np.nd
 
 def upsample_region(work: torch.Tensor, box: Box) -> np.ndarray:
     """A working-resolution result back at the region's full-resolution size."""
-    return to_numpy(resize(work, (box[2] - box[0], box[3] - box[1])).clamp(0, 1))
+    return to_image(resize(work, (box[2] - box[0], box[3] - box[1])))

@@ -113,11 +113,6 @@ class VGGFeatures(nn.Module):
                 out[name] = x
         return out
 
-    def scale_of(self, layer: str) -> int:
-        """Downsampling factor of ``layer`` relative to the input (1, 2, 4, 8, 16)."""
-        return 2 ** (int(layer[4] if layer.startswith("pool") else layer.lstrip("convrelu")[0]) - 1
-                     + (1 if layer.startswith("pool") else 0))
-
 
 _EXTRACTOR_CACHE: dict = {}
 

@@ -82,11 +82,16 @@ def _png_bit_depth(path) -> int:
 
 
 def _load_png16(path) -> LoadedImage:
-    """16-bit PNGs through pypng: PIL would truncate 16-bit RGB(A) to 8 bits."""
+    """16-bit PNGs through pypng: PIL would truncate 16-bit RGB(A) to 8 bits. Rows are read into one
+    array and scaled in place (a 4096² RGBA file: the 16-bit array plus the float result)."""
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
     planes = info["planes"]
-    arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
-    arr = arr.astype(np.float32) / 65535.0
+    raw = np.empty((height, width * planes), dtype=np.uint16)
+    for y, row in enumerate(rows):
+        raw[y] = row
+    arr = raw.reshape(height, width, planes).astype(np.float32)
+    del raw
+    arr *= np.float32(1.0 / 65535.0)
     alpha = arr[..., -1].copy() if info["alpha"] else None
     colour = arr[..., : planes - (1 if info["alpha"] else 0)]
     if colour.shape[2] == 1:
@@ -94,23 +99,33 @@ def _load_png16(path) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(colour), alpha, 16, Path(path))
 
 
+def _quantised_rows(rgb: np.ndarray, alpha: np.ndarray | None, scale: int, dtype, rows: int = 256):
+    """The image as integer rows (H×W·C) computed a strip at a time: no full-size float temporaries."""
+    for top in range(0, rgb.shape[0], rows):
+        strip = np.clip(np.asarray(rgb[top:top + rows], dtype=np.float32), 0, 1)
+        if alpha is not None:
+            strip = np.concatenate([strip, np.clip(alpha[top:top + rows], 0, 1)[..., None]], axis=2)
+        yield from np.round(strip * scale).astype(dtype).reshape(strip.shape[0], -1)
+
+
 def save_image(path, rgb: np.ndarray, alpha: np.ndarray | None = None, bit_depth: int = 8, fileobj=None) -> Path:
     """Write an RGB(A) float image at 8 bits, or 16 bits for PNG, in the format ``path``'s suffix names;
-    into the open binary ``fileobj`` when given (e.g. a temporary file that becomes ``path``)."""
+    into the open binary ``fileobj`` when given (e.g. a temporary file that becomes ``path``). The pixels
+    are converted a strip of rows at a time."""
     path = Path(path)
     if fileobj is None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    rgb = np.clip(np.asarray(rgb, dtype=np.float32), 0, 1)
-    if alpha is not None:
-        rgb = np.concatenate([rgb, np.clip(alpha, 0, 1)[..., None]], axis=2)
+    h, w = rgb.shape[:2]
+    c = 3 if alpha is None else 4
     if bit_depth == 16 and path.suffix.lower() == ".png":
-        h, w, c = rgb.shape
-        data = np.round(rgb * 65535).astype(np.uint16).reshape(h, w * c)
         with open(path, "wb") if fileobj is None else contextlib.nullcontext(fileobj) as f:
-            png.Writer(w, h, greyscale=False, alpha=(c == 4), bitdepth=16).write(f, data)
+            png.Writer(w, h, greyscale=False, alpha=(c == 4), bitdepth=16).write(
+                f, _quantised_rows(rgb, alpha, 65535, np.uint16))
         return path
-    arr = np.round(rgb * 255).astype(np.uint8)
-    image = Image.fromarray(arr, "RGBA" if arr.shape[2] == 4 else "RGB")
+    arr = np.empty((h, w * c), dtype=np.uint8)
+    for y, row in enumerate(_quantised_rows(rgb, alpha, 255, np.uint8)):
+        arr[y] = row
+    image = Image.fromarray(arr.reshape(h, w, c), "RGBA" if c == 4 else "RGB")
     if fileobj is None:
         image.save(path)
     else:

@@ -37,39 +37,21 @@ def masked_gram_matrix(features: torch.Tensor, mask: torch.Tensor) -> torch.Tens
 
 
 class ContentLoss(nn.Module):
-    """Mean squared feature difference to a target, optionally weighted by a spatial mask.
+    """Mean squared feature difference to a target, optionally weighted by a spatial mask."""
 
-    ``ncc=True`` uses 1 − normalised cross-correlation per channel instead, which ignores the overall
-    brightness/contrast of the features and keeps only their structure.
-    """
-
-    def __init__(self, target: torch.Tensor, mask: torch.Tensor | None = None, ncc: bool = False):
+    def __init__(self, target: torch.Tensor, mask: torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("target", target.detach())
-        self.ncc = ncc
         if mask is not None:
             self.register_buffer("mask", resize_mask(mask.to(target.dtype), target.shape[-2:]))
         else:
             self.mask = None
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.ncc:
-            return normalized_cross_correlation_loss(features, self.target, self.mask)
         diff = (features - self.target) ** 2
         if self.mask is None:
             return diff.mean()
         return (diff * self.mask).sum() / (self.mask.sum() * features.shape[1]).clamp_min(1e-8)
-
-
-def normalized_cross_correlation_loss(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None):
-    n, c, h, w = x.shape
-    weight = torch.ones(1, 1, h, w, dtype=x.dtype, device=x.device) if mask is None else mask
-    total = weight.sum().clamp_min(1e-8)
-    mean_x = (x * weight).sum(dim=(2, 3), keepdim=True) / total
-    mean_y = (y * weight).sum(dim=(2, 3), keepdim=True) / total
-    dx, dy = (x - mean_x) * weight, (y - mean_y) * weight
-    ncc = (dx * dy).sum(dim=(2, 3)) / ((dx ** 2).sum(dim=(2, 3)).sqrt() * (dy ** 2).sum(dim=(2, 3)).sqrt() + 1e-8)
-    return (1.0 - ncc).mean()
 
 
 class GramStyleLoss(nn.Module):
@@ -98,11 +80,3 @@ def total_variation(image: torch.Tensor, mask: torch.Tensor | None = None) -> to
     return (dh * mh).sum() / (mh.sum() * image.shape[1]).clamp_min(1e-8) + \
         (dw * mw).sum() / (mw.sum() * image.shape[1]).clamp_min(1e-8)
 
-
-class TVLoss(nn.Module):
-    def __init__(self, mask: torch.Tensor | None = None):
-        super().__init__()
-        self.mask = mask
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return total_variation(image, self.mask)

@@ -59,11 +59,20 @@ def blend_weights(mask: np.ndarray, dilation: int, feather_radius: float) -> np.
 
 
 def composite(result: np.ndarray, original: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Blend ``result`` over ``original``; where a weight is 0 the original values are copied exactly."""
-    w = weights[..., None].astype(np.float32)
-    out = result.astype(np.float32) * w + original.astype(np.float32) * (1.0 - w)
-    untouched = weights <= 0
-    out[untouched] = original[untouched]
+    """Blend ``result`` over ``original``; where a weight is 0 the original values are copied exactly.
+
+    Only the bounding box of the non-zero weights is computed, so a small selection on a big canvas
+    costs one copy of the canvas."""
+    out = np.array(original, dtype=np.float32, copy=True)
+    if not (weights > 0).any():
+        return out
+    top, left, bottom, right = bounding_box(weights)
+    box = np.s_[top:bottom, left:right]
+    w = weights[box][..., None].astype(np.float32)
+    blended = result[box].astype(np.float32) * w + out[box] * (1.0 - w)
+    untouched = weights[box] <= 0
+    blended[untouched] = out[box][untouched]
+    out[box] = blended
     return out
 
 

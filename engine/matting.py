@@ -4,7 +4,7 @@
   small exactly when ``v`` is, in every small window, an affine function of the image's colours, so
   ``Σ_c V_cᵀ M V_c`` over an output's colour channels penalises anything that is not a locally affine
   recolouring of the content photo (the photorealism regulariser of Luan et al. 2017).
-* :class:`PhotorealismLoss` — that penalty as a torch loss (custom autograd function, gradient ``2·M·V``).
+* :func:`matting_quadratic` — that penalty as a differentiable torch function (gradient ``2·M·V``).
 * :func:`matting_smooth` — the closed-form alternative: the image closest to a stylised one that is
   locally affine in the content's colours, one sparse linear solve (conjugate gradient) per channel.
 * :func:`affine_upsample` — carries a result computed at a small working size to the full-resolution
@@ -151,24 +151,6 @@ def matting_quadratic(image: torch.Tensor, laplacian: torch.Tensor) -> torch.Ten
     return _MattingQuadratic.apply(image, laplacian)
 
 
-class PhotorealismLoss(torch.nn.Module):
-    """Photorealism regulariser of Deep Photo Style Transfer for a fixed content image.
-
-    Built from the content at the working size; called on the current output (1×3×H×W in [0, 1]).
-    """
-
-    def __init__(self, content: torch.Tensor | np.ndarray, eps: float = DEFAULT_EPS, radius: int = 1,
-                 device: torch.device | str | None = None):
-        super().__init__()
-        if isinstance(content, torch.Tensor):
-            device = device or content.device
-            content = content.detach()[0].permute(1, 2, 0).double().cpu().numpy()
-        self.laplacian = laplacian_to_torch(matting_laplacian(content, eps, radius), device or "cpu")
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return matting_quadratic(image, self.laplacian)
-
-
 def matting_smooth(stylised: np.ndarray, content: np.ndarray | None = None, smoothness: float = 1e-4,
                    laplacian: sp.spmatrix | None = None, eps: float = DEFAULT_EPS, tol: float = 1e-6,
                    max_iterations: int = 500) -> np.ndarray:
@@ -228,20 +210,35 @@ def local_affine_coefficients(guide: np.ndarray, target: np.ndarray, radius: int
     return _box_mean(a, radius), _box_mean(b, radius)
 
 
+def _source_rows(out_rows: np.ndarray, n_in: int, n_out: int):
+    """Bilinear sampling positions (as torch's align_corners=False): lower row, upper row, weight."""
+    src = np.maximum((out_rows + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    low = np.minimum(src.astype(np.int64), n_in - 1)
+    return low, np.minimum(low + 1, n_in - 1), (src - low).astype(np.float32)
+
+
 def affine_upsample(content_small: np.ndarray, result_small: np.ndarray, content_full: np.ndarray,
-                    radius: int = 2, eps: float = 1e-4) -> np.ndarray:
+                    radius: int = 2, eps: float = 1e-4, rows: int = 256) -> np.ndarray:
     """Bring ``result_small`` to the size of ``content_full`` by fitting local affine colour models
     content_small → result_small and applying the (bilinearly upsampled) models to ``content_full``.
 
-    Edges and textures come from the full-resolution content instead of an interpolated result.
+    Edges and textures come from the full-resolution content instead of an interpolated result. The
+    models are upsampled and applied ``rows`` rows at a time, so a big image costs little beyond its
+    output array.
     """
     a, b = local_affine_coefficients(content_small, result_small, radius, eps)
     h, w = content_full.shape[:2]
     hs, ws = content_small.shape[:2]
-    if (h, w) != (hs, ws):
-        coeffs = torch.from_numpy(np.concatenate([a.reshape(hs, ws, 9), b], axis=2)).permute(2, 0, 1)[None]
-        coeffs = torch.nn.functional.interpolate(coeffs, size=(h, w), mode="bilinear", align_corners=False)
-        coeffs = coeffs[0].permute(1, 2, 0).numpy()
-        a, b = coeffs[..., :9].reshape(h, w, 3, 3), coeffs[..., 9:]
-    out = np.einsum("yxog,yxg->yxo", a, np.asarray(content_full, dtype=np.float64)) + b
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    coeffs = torch.from_numpy(np.concatenate([a.reshape(hs, ws, 9), b], axis=2).astype(np.float32))
+    if ws != w:  # across the width once, for every model row (12 × hs × w)
+        coeffs = torch.nn.functional.interpolate(coeffs.permute(2, 0, 1)[None], size=(hs, w), mode="bilinear",
+                                                 align_corners=False)[0].permute(1, 2, 0)
+    coeffs = coeffs.numpy()
+    out = np.empty((h, w, 3), np.float32)
+    for top in range(0, h, rows):
+        low, high, frac = _source_rows(np.arange(top, min(h, top + rows)), hs, h)
+        band = coeffs[low] * (1.0 - frac)[:, None, None] + coeffs[high] * frac[:, None, None]
+        pixels = np.asarray(content_full[top:top + rows], dtype=np.float32)
+        recoloured = np.einsum("yxog,yxg->yxo", band[..., :9].reshape(-1, w, 3, 3), pixels) + band[..., 9:]
+        out[top:top + rows] = np.clip(recoloured, 0.0, 1.0)
+    return out

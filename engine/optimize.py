@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .convert import to_image
 from .device import autocast_context
 
 
@@ -49,10 +50,6 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def to_numpy_image(image: torch.Tensor) -> np.ndarray:
-    return image.detach()[0].clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
-
-
 class ProgressCounter:
     """Counts iterations across the stages/levels of one job so progress reports stay monotonic."""
 
@@ -68,7 +65,7 @@ class ProgressCounter:
         if self.callback is not None:
             preview = None
             if image is not None and self.preview_every and (self.done % self.preview_every == 0):
-                preview = to_numpy_image(image)
+                preview = to_image(image)
             self.callback(Progress(self.done, self.total, stage, losses, preview, time.monotonic() - self.start))
         if self.cancel is not None:
             self.cancel.check()

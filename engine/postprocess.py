@@ -1,4 +1,4 @@
-"""Image-space helpers for harmonization: colour spaces, guided filter, chroma denoising, patch
+"""Image-space helpers for harmonization: guided filter, chroma denoising, patch
 re-synthesis from the painting, and painting statistics (noise and texture level) for automatic weights.
 
 Arrays are H×W×3 float32 RGB in [0, 1] unless noted.
@@ -10,19 +10,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-# ITU-R BT.601 full-range YCbCr: luminance plus two colour-difference channels.
-_RGB_TO_YCC = np.array([[0.299, 0.587, 0.114],
-                        [-0.168736, -0.331264, 0.5],
-                        [0.5, -0.418688, -0.081312]], dtype=np.float32)
-_YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC).astype(np.float32)
-
-
-def rgb_to_ycc(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ _RGB_TO_YCC.T
-
-
-def ycc_to_rgb(ycc: np.ndarray) -> np.ndarray:
-    return ycc.astype(np.float32) @ _YCC_TO_RGB.T
+from .color import rgb_to_ycc, ycc_to_rgb
 
 
 def box(image: np.ndarray, radius: int) -> np.ndarray:

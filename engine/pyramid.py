@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from .optimize import optimize
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,7 @@ class Pyramid:
     """
 
     levels: int = 1
-    min_side: int = 128
+    min_side: int = 64
     factor: float = 2.0
 
     def sizes(self, height: int, width: int) -> list[tuple[int, int]]:
@@ -44,3 +47,40 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if size[0] <= image.shape[-2] and size[1] <= image.shape[-1]:
         return F.interpolate(image, size=size, mode="area")
     return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def working_size(height: int, width: int, longest: int) -> tuple[int, int]:
+    """Scale so the longest side is ``longest`` (never above the original size)."""
+    scale = min(1.0, longest / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def scaled_size(hw, factor: float) -> tuple[int, int]:
+    return max(1, round(hw[0] * factor)), max(1, round(hw[1] * factor))
+
+
+def fit_longest(hw, longest: int) -> tuple[int, int]:
+    """``hw`` scaled (up or down) so its longest side is ``longest``."""
+    return scaled_size(hw, longest / max(hw))
+
+
+def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations: list, objective_at: Callable,
+                   start: Callable, counter=None, stage: str = "", optimizer: str = "lbfgs",
+                   lr: float | None = None, half: bool = False, image: torch.Tensor | None = None) -> torch.Tensor:
+    """Optimise at each working size of ``sizes`` (coarse to fine, the last one ``content``'s), each level
+    starting from the previous level's result upsampled.
+
+    ``styles`` are at the scale that goes with ``content``; at each level the content and every style are
+    resized by the same factor, so the style's strokes keep their size relative to the content.
+    ``objective_at(level_content, level_styles)`` builds the level's loss; ``start(level_content,
+    level_styles)`` the first level's starting image (unless ``image`` is given).
+    """
+    h = content.shape[-2]
+    for (lh, lw), n_iter in zip(sizes, iterations):
+        factor = lh / h
+        level_content = resize(content, (lh, lw))
+        level_styles = [resize(s, scaled_size(s.shape[-2:], factor)) for s in styles]
+        objective = objective_at(level_content, level_styles)
+        image = start(level_content, level_styles) if image is None else resize(image, (lh, lw))
+        image = optimize(image, objective, n_iter, optimizer, lr, counter, stage=f"{stage} {lw}x{lh}", half=half)
+    return image

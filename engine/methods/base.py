@@ -18,8 +18,14 @@ class ParameterError(ValueError):
     """A parameter value a user passed is out of range or of the wrong type."""
 
 
+GROUPS = ("basic", "advanced")
+
+
 @dataclass(frozen=True)
 class Param:
+    """One parameter of a method. ``group``: "basic" parameters are shown in the apps' dialogs, the
+    "advanced" ones folded away."""
+
     name: str
     type: type                      # int, float, str, bool
     default: Any
@@ -27,6 +33,11 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple | None = None
+    group: str = "advanced"
+
+    def __post_init__(self):
+        if self.group not in GROUPS:
+            raise ValueError(f"parameter {self.name!r}: group must be one of {', '.join(GROUPS)}")
 
     def validate(self, value):
         if self.type is bool:
@@ -57,11 +68,22 @@ class Param:
 
     def describe(self) -> dict:
         """Plain-data description (for the daemon handshake and the plugins' dialogs)."""
-        out = {"name": self.name, "type": self.type.__name__, "default": self.default, "help": self.help}
+        out = {"name": self.name, "type": self.type.__name__, "default": self.default, "help": self.help,
+               "group": self.group}
         for key in ("min", "max", "choices"):
             if getattr(self, key) is not None:
                 out[key] = list(getattr(self, key)) if key == "choices" else getattr(self, key)
         return out
+
+
+def with_preset(params: dict, presets: dict) -> dict:
+    """``params`` with each value a preset sets taken from the chosen ``quality`` preset where the user
+    left it at 0 (or empty); explicit values win. Preset entries that are not parameters are added."""
+    out = dict(params)
+    for name, value in presets[params["quality"]].items():
+        if out.get(name) in (None, 0, ""):
+            out[name] = value
+    return out
 
 
 @dataclass(frozen=True)

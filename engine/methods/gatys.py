@@ -1,29 +1,53 @@
 """Gatys et al. neural style transfer: ``global`` (whole image) and ``masked`` (inside a region only).
 
-Both are built from the same parts: a VGG feature extractor, content / Gram-style / TV loss modules, the
-optimisation loop and a coarse-to-fine pyramid. ``masked`` restricts the content and style statistics to
-the (dilated) mask and composites the result over the original with a feathered mask.
+Both are built from the same parts: a VGG feature extractor, content / Gram-style / TV losses, the
+optimisation loop and a coarse-to-fine pyramid (:mod:`..stylize`). ``masked`` works on a crop around the
+(dilated) mask, restricts the content and style statistics to the mask and composites the result over
+the original with a feathered mask, so a selection on a huge canvas costs what its crop costs.
+
+Artist controls: up to three style images mixed by weight (their Gram targets are blended), the style's
+scale relative to the content (stroke size), keeping the content's colours (:mod:`..color`), and quality
+presets that set the working size, iterations and pyramid levels.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 
+from .. import color
+from .. import crop as croplib
 from .. import masks as masklib
-from ..crop import to_tensor
-from ..features import NETWORKS, POOLING, get_extractor, style_features
-from ..losses import ContentLoss, GramStyleLoss, gram_matrix, masked_gram_matrix, total_variation
-from ..optimize import ProgressCounter, optimize
-from ..optimize import to_numpy_image as to_numpy
-from ..pyramid import Pyramid, resize
-from .base import InputSpec, Method, Output, Param, RunContext
+from ..convert import to_image, to_numpy, to_tensor
+from ..features import NETWORKS, POOLING
+from ..pyramid import fit_longest, resize, working_size
+from ..stylize import stylize_tensor
+from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, with_preset
 
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYER = "relu4_2"
+# Working longest side, iterations (summed over the levels) and pyramid levels per quality. ``final``
+# keeps most iterations on the coarse levels, where one costs a quarter of the next finer one.
+PRESETS = {
+    "preview": {"size": 256, "iterations": 40, "pyramid_levels": 2},
+    "final": {"size": 512, "iterations": 120, "pyramid_levels": 3},
+}
+STYLE_INPUTS = ("style", "style2", "style3")  # optional further styles are inputs like any other
+MAX_STYLE_SIDE = 2048  # the style image's working size at most (its features cost memory like an image)
 
 COMMON_PARAMS = (
-    Param("size", int, 512, "working resolution: longest side in pixels", 32, 4096),
-    Param("iterations", int, 300, "optimisation iterations (summed over pyramid levels)", 1, 10000),
+    Param("quality", str, "final", "preview (seconds) or final; sets working size, iterations and pyramid "
+          "levels unless given", choices=tuple(PRESETS), group="basic"),
+    Param("keep_colors", str, "off", "keep the content's colours: off, luminance (strokes and tones from the "
+          "style, colours from the content) or histogram (the style recoloured to the content's colours first)",
+          choices=color.KEEP_COLORS, group="basic"),
+    Param("style_scale", float, 1.0, "size of the style's strokes: the style image is resized to this times "
+          "the restyled area before its features are taken (2 = strokes twice as large, 0.5 = finer)",
+          0.25, 4.0, group="basic"),
+    Param("style_blend", str, "", "weights of the style images (style, style2, style3), e.g. 0.7,0.3 "
+          "(empty = equal)"),
+    Param("size", int, 0, "working resolution: longest side in pixels (0 = preset)", 0, 4096),
+    Param("iterations", int, 0, "optimisation iterations, summed over the pyramid levels (0 = preset)", 0, 10000),
+    Param("pyramid_levels", int, 0, "coarse-to-fine levels (0 = preset)", 0, 6),
     Param("network", str, "vgg19", "feature network", choices=NETWORKS),
     Param("pool", str, "avg", "pooling in the feature network", choices=POOLING),
     Param("optimizer", str, "lbfgs", "optimiser", choices=("lbfgs", "adam")),
@@ -32,126 +56,107 @@ COMMON_PARAMS = (
     Param("content_weight", float, 1.0, "weight of the content loss", 0.0, 1e12),
     Param("tv_weight", float, 10.0, "weight of the total-variation (smoothness) loss", 0.0, 1e12),
     Param("init", str, "content", "starting image", choices=("content", "noise", "style")),
-    Param("pyramid_levels", int, 0, "coarse-to-fine levels (0 = automatic)", 0, 6),
     Param("seed", int, 0, "random seed (noise init)", 0, 2**31 - 1),
 )
 
 
-def working_size(height: int, width: int, longest: int) -> tuple[int, int]:
-    """Scale so the longest side is ``longest`` (never above the original size)."""
-    scale = min(1.0, longest / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
+def resolved(params: dict) -> dict:
+    p = with_preset(params, PRESETS)
+    if p["size"] < 32:
+        raise ParameterError(f"size must be 0 (preset) or at least 32, got {p['size']}")
+    return p
 
 
-def auto_levels(params: dict, size: tuple[int, int]) -> Pyramid:
-    levels = params["pyramid_levels"] or (1 if max(size) <= 384 else 2 if max(size) <= 768 else 3)
-    return Pyramid(levels=levels)
+def style_weights(blend: str, count: int) -> list[float]:
+    """The ``style_blend`` text ("0.7,0.3") as one weight per style image, summing to 1."""
+    if not blend.strip():
+        return [1.0 / count] * count
+    try:
+        weights = [float(part) for part in blend.split(",")]
+    except ValueError:
+        raise ParameterError(f"style_blend must be numbers separated by commas, e.g. 0.7,0.3; got {blend!r}") \
+            from None
+    if len(weights) != count:
+        raise ParameterError(f"style_blend has {len(weights)} weight(s) but {count} style image(s) were given")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise ParameterError(f"style_blend weights must be non-negative with a positive sum, got {blend!r}")
+    return [w / sum(weights) for w in weights]
 
 
-def initial_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
-    if kind == "content":
-        return content.clone()
-    if kind == "style":
-        return resize(style, tuple(content.shape[-2:]))
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.rand(content.shape, generator=generator).to(content.device)
-    return 0.5 * content + 0.5 * noise
+def style_images(inputs: dict, params: dict, longest: int, ctx: RunContext) -> tuple[list, list]:
+    """The style images with a non-zero weight, at working size (longest side ``longest`` × style
+    scale, at most MAX_STYLE_SIDE), and their normalised weights."""
+    arrays = [inputs[name] for name in STYLE_INPUTS if inputs.get(name) is not None]
+    weights = style_weights(params["style_blend"], len(arrays))
+    side = min(MAX_STYLE_SIDE, max(16, round(longest * params["style_scale"])))
+    kept = [(a, w) for a, w in zip(arrays, weights) if w > 0]
+    return [to_numpy(resize(to_tensor(a, ctx.device), fit_longest(a.shape[:2], side))) for a, _ in kept], \
+        [w for _, w in kept]
 
 
-class StyleObjective:
-    """Content + Gram style + TV at one working size, optionally restricted to a mask.
-
-    Loss terms are relative (divided by the target's magnitude) so the same weights work for both
-    networks' input conventions (Caffe features are ~255× larger than torchvision's).
-    """
-
-    def __init__(self, extractor, content: torch.Tensor, style: torch.Tensor, params: dict,
-                 mask: torch.Tensor | None = None, content_layer: str = CONTENT_LAYER,
-                 style_layers=STYLE_LAYERS):
-        self.extractor, self.params, self.mask = extractor, params, mask
-        self.content_layer, self.style_layers = content_layer, tuple(style_layers)
-        with torch.no_grad():
-            content_feats = extractor(content)
-        style_feats = style_features(extractor, style)
-        self.content_loss = ContentLoss(content_feats[content_layer], mask=mask)
-        self.content_scale = float(content_feats[content_layer].pow(2).mean()) + 1e-8
-        self.style_losses = {}
-        for layer in self.style_layers:
-            target = gram_matrix(style_feats[layer])
-            self.style_losses[layer] = (GramStyleLoss(target, mask=mask), float(target.pow(2).mean()) + 1e-8)
-
-    def __call__(self, image: torch.Tensor):
-        feats = self.extractor(image)
-        p = self.params
-        content = self.content_loss(feats[self.content_layer]) / self.content_scale
-        style = sum(loss(feats[layer]) / scale for layer, (loss, scale) in self.style_losses.items())
-        style = style / len(self.style_losses)
-        tv = total_variation(image, self.mask)
-        total = p["content_weight"] * content + p["style_weight"] * style + p["tv_weight"] * tv
-        return total, {"content": float(content.detach()), "style": float(style.detach()), "tv": float(tv.detach())}
-
-
-def stylize_tensor(content: torch.Tensor, style: torch.Tensor, params: dict, ctx: RunContext,
-                   mask: torch.Tensor | None = None, stage: str = "stylize") -> torch.Tensor:
-    """Optimise at each pyramid level; ``content``/``style``/``mask`` are at the finest working size."""
-    extractor = get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, params["network"], params["pool"], ctx.device)
-    h, w = content.shape[-2:]
-    pyramid = auto_levels(params, (h, w))
-    sizes = pyramid.sizes(h, w)
-    iterations = pyramid.iterations(params["iterations"], len(sizes))
-    counter = ProgressCounter(sum(iterations), ctx.progress, ctx.cancel, ctx.preview_every)
-    style_scale = max(h, w) / max(style.shape[-2:])
-    image = None
-    for level, ((lh, lw), n_iter) in enumerate(zip(sizes, iterations)):
-        level_content = resize(content, (lh, lw))
-        s = lh / h * style_scale
-        level_style = resize(style, (max(1, round(style.shape[-2] * s)), max(1, round(style.shape[-1] * s))))
-        level_mask = None if mask is None else resize(mask, (lh, lw))
-        objective = StyleObjective(extractor, level_content, level_style, params, mask=level_mask)
-        image = initial_image(params["init"], level_content, level_style, params["seed"]) if image is None \
-            else resize(image, (lh, lw))
-        lr = params["learning_rate"] or None
-        image = optimize(image, objective, n_iter, params["optimizer"], lr, counter,
-                         stage=f"{stage} {lw}x{lh}", half=ctx.half)
-    return image
-
-
-def _prepare(inputs: dict, params: dict, ctx: RunContext):
-    torch.manual_seed(params["seed"])
-    content_np = inputs["content"]
-    size = working_size(*content_np.shape[:2], params["size"])
-    content = resize(to_tensor(content_np, ctx.device), size)
-    style_np = inputs["style"]
-    style_size = working_size(*style_np.shape[:2], max(params["size"], max(size)))
-    style = resize(to_tensor(style_np, ctx.device), style_size)
-    return content_np, content, style
+def transfer(content: np.ndarray, styles: list, weights: list, params: dict, ctx: RunContext,
+             mask: np.ndarray | None = None, stage: str = "stylize") -> np.ndarray:
+    """Style transfer of a working-size content (H×W×3) with the colour mode applied; returns the
+    working-size result (before the content's colours are restored)."""
+    mode = params["keep_colors"]
+    content_in = color.network_content(mode, content)
+    styles_in = color.network_styles(mode, styles, content, mask)
+    dev = ctx.device
+    mask_t = None if mask is None else to_tensor(mask, dev)
+    result = stylize_tensor(to_tensor(content_in, dev), [to_tensor(s, dev) for s in styles_in], weights,
+                            params, ctx, mask=mask_t, stage=stage)
+    return to_image(result)
 
 
 def run_global(inputs: dict, params: dict, ctx: RunContext) -> Output:
-    content_np, content, style = _prepare(inputs, params, ctx)
-    result = stylize_tensor(content, style, params, ctx, stage="global")
-    return Output(to_numpy(resize(result, content_np.shape[:2])))
+    p = resolved(params)
+    torch.manual_seed(p["seed"])
+    content_np = inputs["content"]
+    size = working_size(*content_np.shape[:2], p["size"])
+    content = to_image(resize(to_tensor(content_np, ctx.device), size))
+    styles, weights = style_images(inputs, p, max(size), ctx)
+    result = transfer(content, styles, weights, p, ctx, stage="global")
+    full = to_image(resize(to_tensor(result, ctx.device), content_np.shape[:2]))
+    return Output(color.restore_colors(p["keep_colors"], full, content_np))
 
 
 def run_masked(inputs: dict, params: dict, ctx: RunContext) -> Output:
+    p = resolved(params)
+    torch.manual_seed(p["seed"])
     content_np = inputs["content"]
     mask_np = masklib.check_mask(inputs["mask"], content_np.shape[:2])
-    content_np, content, style = _prepare(inputs, params, ctx)
-    h, w = content.shape[-2:]
+    reach = p["dilation"] + int(math.ceil(p["feather"]))
+    # Only a crop around the mask is restyled: the mask's bounding box, the blend's reach and a margin for
+    # the network's receptive field, at the working size.
+    plan = croplib.plan_crop(mask_np, p["size"], reach, context=0.0, max_context_pixels=p["size"] ** 2)
+    rows, cols = plan.region_slices()
+    region_mask = mask_np[rows, cols]
     # The losses see the mask grown a little, so the object's edge is stylised too (seed 000: 2-3 px).
-    loss_mask = masklib.dilate(mask_np, max(1, round(params["dilation"] / 2)))
-    mask = resize(torch.from_numpy(loss_mask)[None, None].to(ctx.device), (h, w))
-    result = stylize_tensor(content, style, params, ctx, mask=mask, stage="masked")
-    full = to_numpy(resize(result, content_np.shape[:2]))
-    weights = masklib.blend_weights(mask_np, params["dilation"], params["feather"])
-    return Output(full, weights)
+    loss_mask = masklib.dilate(region_mask, max(1, round(p["dilation"] / 2)))
+    work_hw = plan.region_work
+    content = to_image(croplib.crop_work(content_np, plan.region, work_hw, ctx.device))
+    mask = to_numpy(resize(to_tensor(loss_mask, ctx.device), work_hw)).clip(0, 1)
+    styles, weights = style_images(inputs, p, max(work_hw), ctx)
+    result = transfer(content, styles, weights, p, ctx, mask=mask, stage="masked")
+    region_content = content_np[rows, cols]
+    region_rgb = croplib.upsample_region(to_tensor(result, ctx.device), plan.region)
+    region_rgb = color.restore_colors(p["keep_colors"], region_rgb, region_content)
+    region_alpha = masklib.blend_weights(region_mask, p["dilation"], p["feather"])
+    rgb, alpha = croplib.paste_back(content_np, region_rgb, region_alpha, plan.region)
+    return Output(rgb, alpha)
+
+
+def _inputs(*extra: InputSpec) -> tuple:
+    styles = (InputSpec("style", "rgb", help="style image (e.g. the painting)"),) + tuple(
+        InputSpec(name, "rgb", required=False, help=f"another style image, mixed with the first by style_blend")
+        for name in STYLE_INPUTS[1:])
+    return (InputSpec("content", "rgb", help="image to restyle"),) + styles + extra
 
 
 GLOBAL = Method(
     name="global",
     summary="Gatys neural style transfer of the whole image",
-    inputs=(InputSpec("content", "rgb", help="image to restyle"),
-            InputSpec("style", "rgb", help="style image (e.g. the painting)")),
+    inputs=_inputs(),
     params=COMMON_PARAMS,
     run=run_global,
 )
@@ -159,9 +164,7 @@ GLOBAL = Method(
 MASKED = Method(
     name="masked",
     summary="style transfer inside a mask; outside the dilated, feathered mask the image is untouched",
-    inputs=(InputSpec("content", "rgb", help="image to restyle"),
-            InputSpec("style", "rgb", help="style image (e.g. the painting)"),
-            InputSpec("mask", "mask", help="region to restyle")),
+    inputs=_inputs(InputSpec("mask", "mask", help="region to restyle")),
     params=COMMON_PARAMS + (
         Param("dilation", int, 4, "mask dilation in pixels before compositing", 0, 256),
         Param("feather", float, 4.0, "feathering radius in pixels of the composite", 0.0, 256.0),

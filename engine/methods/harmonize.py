@@ -25,8 +25,10 @@ import math
 import numpy as np
 import torch
 
+from .. import color
 from .. import crop as croplib
 from .. import masks as masklib
+from ..convert import to_image, to_numpy, to_tensor
 from ..features import NETWORKS, get_extractor
 from ..histogram import HistogramLoss
 from ..losses import ContentLoss, gram_matrix, masked_gram_matrix, resize_mask, total_variation
@@ -279,38 +281,48 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
     region_mask = mask_np[rs]
     region_alpha = masklib.blend_weights(region_mask, params["dilation"], params["feather"])
     composite = croplib.crop_work(composite_np, plan.region, plan.region_work, dev)
-    blend = resize(croplib.to_tensor(region_alpha, dev), plan.region_work)
+    blend = resize(to_tensor(region_alpha, dev), plan.region_work)
     # The losses use the tight mask blurred a little (paper: Gaussian, radius 3) grown by a pixel or two.
     loss_mask_full = masklib.feather(masklib.dilate(region_mask, max(1, params["dilation"] // 2)), 3.0)
-    loss_mask = resize(croplib.to_tensor(np.maximum(loss_mask_full, region_mask), dev), plan.region_work)
+    loss_mask = resize(to_tensor(np.maximum(loss_mask_full, region_mask), dev), plan.region_work)
     # Style source: the clean painting around the object, or the composite with the object excluded.
     source = style_np if style_np is not None else composite_np
     style = croplib.crop_work(source, plan.context, plan.context_work, dev)
     exclude = None
     if style_np is None:
         grown = masklib.dilate(mask_np[plan.context_slices()], reach + 2)
-        exclude = resize(croplib.to_tensor(grown, dev), plan.context_work).clamp(0, 1)
+        exclude = resize(to_tensor(grown, dev), plan.context_work).clamp(0, 1)
 
-    context_painting = croplib.to_numpy(style)
+    context_painting = to_numpy(style)
     weights = auto_weights(context_painting, params["strength"])
+    mode = params["keep_colors"]
+    if mode != "off":  # the network sees the colour-mode's images (grey, or the painting recoloured)
+        object_colors = to_image(composite)
+        style = to_tensor(color.network_styles(mode, [context_painting], object_colors, to_numpy(loss_mask),
+                                               match_tones=False)[0], dev)
+        composite = to_tensor(color.network_content(mode, object_colors), dev)
+        context_painting = to_numpy(style)
 
     def save(name, tensor):
         if ctx.save_passes is not None:
-            ctx.save_passes(name, croplib.to_numpy(tensor.clamp(0, 1)))
+            ctx.save_passes(name, to_numpy(tensor.clamp(0, 1)))
 
     result = harmonize_tensors(composite, style, loss_mask, blend, exclude, weights, ctx, pass1_iters,
                                pass2_iters, preset["pass1_scale"], params["network"], save)
-    work = croplib.to_numpy(result.clamp(0, 1))
+    work = to_numpy(result.clamp(0, 1))
     work = chroma_denoise(work)
     resynthesis = preset["resynthesis"] if params["resynthesis"] < 0 else params["resynthesis"]
     if resynthesis > 0:
-        work_mask = croplib.to_numpy(blend) > 0.5
-        valid = None if exclude is None else croplib.to_numpy(exclude) <= 0
+        work_mask = to_numpy(blend) > 0.5
+        valid = None if exclude is None else to_numpy(exclude) <= 0
         synth = patch_resynthesis(work, context_painting, work_mask, painting_valid=valid)
         work = (1 - resynthesis) * work + resynthesis * synth
     if ctx.save_passes is not None:
         ctx.save_passes("post", work)
-    region_rgb = croplib.upsample_region(croplib.to_tensor(work), plan.region)
+    region_rgb = croplib.upsample_region(to_tensor(work), plan.region)
+    keep = 1.0 if mode == "luminance" else params["color"]
+    if keep > 0:  # the object's own chroma back, all of it or part
+        region_rgb = color.restore_chroma(region_rgb, composite_np[rs], keep)
     rgb, alpha = croplib.paste_back(composite_np, region_rgb, region_alpha, plan.region)
     return Output(rgb, alpha)
 
@@ -324,9 +336,15 @@ HARMONIZE = Method(
             InputSpec("style", "rgb", required=False,
                       help="the clean painting, same size (default: the composite outside the mask)")),
     params=(
-        Param("quality", str, "final", "preview (seconds) or final (two passes)", choices=tuple(PRESETS)),
+        Param("quality", str, "final", "preview (seconds) or final (two passes)", choices=tuple(PRESETS),
+              group="basic"),
         Param("strength", float, 0.5, "how strongly the object takes the painting's style (0.5 = automatic)",
-              0.0, 1.0),
+              0.0, 1.0, group="basic"),
+        Param("keep_colors", str, "off", "keep the object's colours: off, luminance (painted in the painting's "
+              "strokes and tones, its own hue and saturation kept) or histogram (the painting recoloured to the "
+              "object's colours first)", choices=color.KEEP_COLORS, group="basic"),
+        Param("color", float, 0.0, "how much of the object's own colour to keep, 0 (the painting's) .. 1 "
+              "(its own; always 1 with keep_colors luminance)", 0.0, 1.0, group="basic"),
         Param("size", int, 0, "working longest side of the painting context in pixels (0 = preset)", 0, 4096),
         Param("iterations", int, 0, "optimisation iterations of both passes together (0 = preset)", 0, 10000),
         Param("seed", int, 0, "random seed", 0, 2**31 - 1),

@@ -12,21 +12,25 @@ tv_weight 1e-3, λ 1e4 — the reference's weights are absolute, not relative to
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from .. import crop as croplib
 from .. import masks as masklib
+from ..color import color_map
+from ..convert import to_image, to_numpy, to_tensor
 from ..features import POOLING, get_extractor, style_features
 from ..losses import masked_gram_matrix, resize_mask
 from ..matting import DEFAULT_EPS, affine_upsample, matting_laplacian, laplacian_to_torch, matting_quadratic, \
     matting_smooth
 from ..optimize import ProgressCounter, optimize
-from ..pyramid import Pyramid, resize
+from ..pyramid import Pyramid, coarse_to_fine, fit_longest, resize, working_size
 from ..segmentation import LabelPair, label_pairs
-from .base import InputSpec, Method, Output, Param, ParameterError, RunContext
-from .gatys import to_numpy, to_tensor, working_size
+from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, with_preset
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -34,11 +38,21 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 REFERENCE_PIXELS = 700 * 467
 NETWORK = "vgg19"   # the reference's network; the loss weights assume its Caffe-scale features
 
+# Working longest side, stage-1 iterations (shared by the pyramid levels), its pyramid levels and the
+# stage-2 iterations (mode 'optimize') per quality.
+PRESETS = {
+    "preview": {"size": 256, "iterations": 30, "pyramid_levels": 2, "photo_iterations": 30},
+    "final": {"size": 512, "iterations": 100, "pyramid_levels": 2, "photo_iterations": 100},
+}
+
 PARAMS = (
-    Param("size", int, 512, "working resolution: longest side in pixels", 32, 4096),
-    Param("iterations", int, 300, "stage 1 iterations (no photorealism term; shared by pyramid levels)", 1, 10000),
-    Param("photo_iterations", int, 300, "stage 2 iterations (with the photorealism term; mode 'optimize')",
+    Param("quality", str, "final", "preview (seconds) or final; sets working size, iterations and pyramid "
+          "levels unless given", choices=tuple(PRESETS), group="basic"),
+    Param("size", int, 0, "working resolution: longest side in pixels (0 = preset)", 0, 4096),
+    Param("iterations", int, 0, "stage 1 iterations (no photorealism term; shared by pyramid levels; 0 = preset)",
           0, 10000),
+    Param("photo_iterations", int, 0, "stage 2 iterations (with the photorealism term; mode 'optimize'; "
+          "0 = preset)", 0, 10000),
     Param("photo_weight", float, 1e4, "λ, weight of the matting-Laplacian photorealism term", 0.0, 1e9),
     Param("content_weight", float, 5.0, "weight of the content loss (relu4_2)", 0.0, 1e9),
     Param("style_weight", float, 100.0, "weight of the per-label Gram style loss", 0.0, 1e9),
@@ -53,7 +67,7 @@ PARAMS = (
     Param("init", str, "transfer", "starting image: 'transfer' (per-label colour statistics of the style) or "
           "'content'", choices=("transfer", "content")),
     Param("pool", str, "max", "pooling in VGG19 (the reference uses max)", choices=POOLING),
-    Param("pyramid_levels", int, 0, "coarse-to-fine levels of stage 1 (0 = automatic)", 0, 6),
+    Param("pyramid_levels", int, 0, "coarse-to-fine levels of stage 1 (0 = preset)", 0, 6),
     Param("seed", int, 0, "random seed", 0, 2**31 - 1),
     Param("dilation", int, 4, "mask dilation in pixels before compositing (with a mask)", 0, 256),
     Param("feather", float, 4.0, "feathering radius in pixels of the composite (with a mask)", 0.0, 256.0),
@@ -61,14 +75,8 @@ PARAMS = (
 
 
 def _mask_tensor(mask: np.ndarray, size_hw, device) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(device)
+    t = to_tensor(mask, device)
     return resize_mask(t, tuple(size_hw)) if tuple(size_hw) != mask.shape else t
-
-
-def _sqrt_spd(m: np.ndarray, inverse: bool = False) -> np.ndarray:
-    values, vectors = np.linalg.eigh(m)
-    values = np.clip(values, 1e-8, None) ** (-0.5 if inverse else 0.5)
-    return (vectors * values) @ vectors.T
 
 
 def colour_transfer(content: np.ndarray, style: np.ndarray, labels: list[LabelPair]) -> np.ndarray:
@@ -78,20 +86,10 @@ def colour_transfer(content: np.ndarray, style: np.ndarray, labels: list[LabelPa
     out = np.zeros_like(content, dtype=np.float64)
     covered = np.zeros(content.shape[:2])
     for pair in labels:
-        c_w, s_w = pair.content, pair.style
-        if c_w.sum() < 4 or s_w.sum() < 4:
+        if pair.content.sum() < 4 or pair.style.sum() < 4:
             continue
-        c_px, s_px = content.reshape(-1, 3), style.reshape(-1, 3)
-        cw, sw = c_w.reshape(-1), s_w.reshape(-1)
-        c_mean = (c_px * cw[:, None]).sum(0) / cw.sum()
-        s_mean = (s_px * sw[:, None]).sum(0) / sw.sum()
-        c_cov = ((c_px - c_mean) * cw[:, None]).T @ (c_px - c_mean) / cw.sum() + 1e-5 * np.eye(3)
-        s_cov = ((s_px - s_mean) * sw[:, None]).T @ (s_px - s_mean) / sw.sum() + 1e-5 * np.eye(3)
-        c_half, c_inv_half = _sqrt_spd(c_cov), _sqrt_spd(c_cov, inverse=True)
-        transform = c_inv_half @ _sqrt_spd(c_half @ s_cov @ c_half) @ c_inv_half
-        mapped = (content.reshape(-1, 3) - c_mean) @ transform.T + s_mean
-        out += mapped.reshape(content.shape) * c_w[..., None]
-        covered += c_w
+        out += color_map(content, style, pair.content, pair.style) * pair.content[..., None]
+        covered += pair.content
     out += content * np.clip(1.0 - covered, 0.0, 1.0)[..., None]
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
@@ -152,8 +150,7 @@ class PhotoObjective:
 
 def _labels_at(labels: list[LabelPair], content_hw, style_hw) -> list[LabelPair]:
     def at(mask, hw):
-        return mask if mask.shape == tuple(hw) else \
-            resize(torch.from_numpy(mask)[None, None], tuple(hw))[0, 0].clamp(0, 1).numpy()
+        return mask if mask.shape == tuple(hw) else to_numpy(resize(to_tensor(mask), tuple(hw))).clip(0, 1)
     return [LabelPair(p.name, at(p.content, content_hw), at(p.style, style_hw)) for p in labels]
 
 
@@ -162,84 +159,106 @@ def stylize_photo(content: torch.Tensor, style: torch.Tensor, labels: list[Label
                   ) -> tuple[torch.Tensor, sp.csr_matrix | None]:
     """Both stages at the working size; returns the result (1×3×H×W) and the content's Laplacian
     (scipy CSR, or None when no stage needed it). ``stage1_result`` skips stage 1 (to compare variants
-    from one stage-1 run)."""
+    from one stage-1 run). The style is brought to the content's longest side first."""
     extractor = get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, NETWORK, params["pool"], ctx.device)
     h, w = content.shape[-2:]
-    levels = params["pyramid_levels"] or (1 if max(h, w) <= 256 else 2 if max(h, w) <= 768 else 3)
-    pyramid = Pyramid(levels=levels)
+    style = resize(style, fit_longest(style.shape[-2:], max(h, w)))
+    pyramid = Pyramid(levels=params["pyramid_levels"])
     sizes = pyramid.sizes(h, w)
     stage1 = pyramid.iterations(params["iterations"], len(sizes)) if stage1_result is None else []
     stage2 = params["photo_iterations"] if params["mode"] == "optimize" else 0
     counter = ProgressCounter(sum(stage1) + stage2, ctx.progress, ctx.cancel, ctx.preview_every)
-    style_scale = max(h, w) / max(style.shape[-2:])
-    image = None if stage1_result is None else stage1_result.contiguous()
-    for (lh, lw), n_iter in zip(sizes, stage1):
-        level_content = resize(content, (lh, lw))
-        s = lh / h * style_scale
-        level_style = resize(style, (max(1, round(style.shape[-2] * s)), max(1, round(style.shape[-1] * s))))
-        objective = PhotoObjective(extractor, level_content, level_style, labels, params)
-        if image is None:
-            image = level_content.contiguous().clone()
-            if params["init"] == "transfer":
-                image = to_tensor(colour_transfer(to_numpy(level_content), to_numpy(level_style),
-                                                  _labels_at(labels, (lh, lw), level_style.shape[-2:])),
-                                  ctx.device).contiguous()
-        else:
-            image = resize(image, (lh, lw))
-        image = optimize(image, objective, n_iter, "lbfgs", None, counter, stage=f"photo stage 1 {lw}x{lh}")
+
+    def objective_at(level_content, level_styles):
+        return PhotoObjective(extractor, level_content, level_styles[0], labels, params)
+
+    def start(level_content, level_styles):
+        if params["init"] != "transfer":
+            return level_content.clone()
+        level_labels = _labels_at(labels, level_content.shape[-2:], level_styles[0].shape[-2:])
+        return to_tensor(colour_transfer(to_image(level_content), to_image(level_styles[0]), level_labels),
+                         ctx.device)
+
+    image = stage1_result.contiguous() if stage1_result is not None else \
+        coarse_to_fine(content, [style], sizes, stage1, objective_at, start, counter, "photo stage 1")
     laplacian = None
-    needs_laplacian = stage2 > 0 or params["smooth"] or params["mode"] == "fast"
-    if needs_laplacian:
-        laplacian = matting_laplacian(to_numpy(content), DEFAULT_EPS)
+    if stage2 > 0 or params["smooth"] or params["mode"] == "fast":
+        laplacian = matting_laplacian(to_image(content), DEFAULT_EPS)
     if stage2 > 0:
-        style_level = resize(style, (max(1, round(style.shape[-2] * style_scale)),
-                                     max(1, round(style.shape[-1] * style_scale))))
-        objective = PhotoObjective(extractor, content, style_level, labels, params,
+        objective = PhotoObjective(extractor, content, style, labels, params,
                                    laplacian=laplacian_to_torch(laplacian, ctx.device))
         image = optimize(image, objective, stage2, "lbfgs", None, counter, stage=f"photo stage 2 {w}x{h}")
     return image, laplacian
 
 
-def run_photo(inputs: dict, params: dict, ctx: RunContext) -> Output:
-    torch.manual_seed(params["seed"])
-    content_np, style_np = inputs["content"], inputs["style"]
-    size = working_size(*content_np.shape[:2], params["size"])
-    style_size = working_size(*style_np.shape[:2], max(params["size"], max(size)))
-    content = resize(to_tensor(content_np, ctx.device), size)
-    style = resize(to_tensor(style_np, ctx.device), style_size)
+def _crop(array: np.ndarray, box, full_hw) -> np.ndarray:
+    """``box`` of the full-resolution image, of an array at (about) that size (label maps may be off by
+    a row)."""
+    sy, sx = array.shape[0] / full_hw[0], array.shape[1] / full_hw[1]
+    return array[round(box[0] * sy):max(round(box[2] * sy), round(box[0] * sy) + 1),
+                 round(box[1] * sx):max(round(box[3] * sx), round(box[1] * sx) + 1)]
 
-    mask_np = inputs.get("mask")
-    weights = None
+
+def _selection(mask_np: np.ndarray, box, params: dict, size, style_size, same_photo: bool):
+    """For a selection: the loss weights at working size, the style pixels allowed (all, or those
+    around the selection when the style is the photo itself) and the region's blend weights."""
+    region_mask = _crop(mask_np, box, mask_np.shape)
+    # Only the (slightly grown) selection takes the style's look; the losses see it at working size.
+    loss_mask = masklib.dilate(region_mask, max(1, round(params["dilation"] / 2)))
+    small = to_numpy(resize(to_tensor(loss_mask), size)).clip(0, 1)
+    style_keep = None
+    if same_photo:
+        # Harmonizing a selection with its own photo: the look comes from around the selection only.
+        grown = np.zeros(mask_np.shape, np.float32)
+        grown[box[0]:box[2], box[1]:box[3]] = masklib.dilate(region_mask, params["dilation"] + 2)
+        style_keep = 1.0 - to_numpy(resize(to_tensor(grown), style_size)).clip(0, 1)
+        if style_keep.sum() < 16:
+            raise ParameterError("the selection covers the whole photo: nothing is left to take the look from")
+    return small, style_keep, masklib.blend_weights(region_mask, params["dilation"], params["feather"])
+
+
+def run_photo(inputs: dict, params: dict, ctx: RunContext) -> Output:
+    p = with_preset(params, PRESETS)
+    torch.manual_seed(p["seed"])
+    content_np, style_np, mask_np = inputs["content"], inputs["style"], inputs.get("mask")
+    full_hw = content_np.shape[:2]
+    box = (0, 0) + full_hw
+    if mask_np is not None:
+        # A selection: only a crop around it (blend reach and a margin included) is worked on.
+        mask_np = masklib.check_mask(mask_np, full_hw)
+        reach = p["dilation"] + int(math.ceil(p["feather"]))
+        box = croplib.plan_crop(mask_np, p["size"], reach, context=0.0, max_context_pixels=p["size"] ** 2).region
+    region = content_np[box[0]:box[2], box[1]:box[3]]
+    size = working_size(*region.shape[:2], p["size"])
+    style_size = fit_longest(style_np.shape[:2], max(size))
+    content = resize(to_tensor(region, ctx.device), size)
+    style = resize(to_tensor(style_np, ctx.device), style_size)
+    content_seg = inputs.get("content_seg")
     try:
-        labels = label_pairs(inputs.get("content_seg"), inputs.get("style_seg"), size, style_size)
+        labels = label_pairs(None if content_seg is None else _crop(content_seg, box, full_hw),
+                             inputs.get("style_seg"), size, style_size)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
     if mask_np is not None:
-        mask_np = masklib.check_mask(mask_np, content_np.shape[:2])
-        # Only the (slightly grown) selection takes the style's look; the losses see it at working size.
-        loss_mask = masklib.dilate(mask_np, max(1, round(params["dilation"] / 2)))
-        small = resize(torch.from_numpy(loss_mask)[None, None], size)[0, 0].clamp(0, 1).numpy()
-        style_keep = np.ones(style_size, np.float32)
-        if style_np.shape == content_np.shape and np.array_equal(style_np, content_np):
-            # Harmonizing a selection with its own photo: the look comes from around the selection only.
-            grown = masklib.dilate(mask_np, params["dilation"] + 2)
-            style_keep = 1.0 - resize(torch.from_numpy(grown)[None, None], style_size)[0, 0].clamp(0, 1).numpy()
-            if style_keep.sum() < 16:
-                raise ParameterError("the selection covers the whole photo: nothing is left to take the look from")
-        labels = [LabelPair(p.name, p.content * small, p.style * style_keep) for p in labels]
-        weights = masklib.blend_weights(mask_np, params["dilation"], params["feather"])
+        same_photo = style_np is content_np or (style_np.shape == content_np.shape and
+                                                np.array_equal(style_np, content_np))
+        small, style_keep, weights = _selection(mask_np, box, p, size, style_size, same_photo)
+        labels = [LabelPair(q.name, q.content * small, q.style if style_keep is None else q.style * style_keep)
+                  for q in labels]
 
-    result, laplacian = stylize_photo(content, style, labels, params, ctx)
-    result_np = to_numpy(result)
-    if params["mode"] == "fast" or params["smooth"]:
-        result_np = matting_smooth(result_np, laplacian=laplacian, smoothness=params["smoothness"])
-    if params["upsample"] == "affine":
-        full = affine_upsample(to_numpy(content), result_np, content_np)
+    result, laplacian = stylize_photo(content, style, labels, p, ctx)
+    result_np = to_image(result)
+    if p["mode"] == "fast" or p["smooth"]:
+        result_np = matting_smooth(result_np, laplacian=laplacian, smoothness=p["smoothness"])
+    if p["upsample"] == "affine":
+        full = affine_upsample(to_image(content), result_np, region)
     else:
-        full = to_numpy(resize(to_tensor(result_np, ctx.device), content_np.shape[:2]))
-    if weights is not None:
-        full = np.where(weights[..., None] > 0, full, content_np).astype(np.float32)
-    return Output(full, weights)
+        full = to_image(resize(to_tensor(result_np, ctx.device), region.shape[:2]))
+    if mask_np is None:
+        return Output(full)
+    full = np.where(weights[..., None] > 0, full, region).astype(np.float32)
+    rgb, alpha = croplib.paste_back(content_np, full, weights, box)
+    return Output(rgb, alpha)
 
 
 PHOTO = Method(

@@ -99,7 +99,7 @@ def test_handshake(client):
     methods = {m["name"]: m for m in info["methods"]}
     assert {"global", "masked", "echo"} <= set(methods)
     assert {p["name"] for p in methods["masked"]["params"]} >= {"size", "iterations", "network"}
-    assert [i["name"] for i in methods["masked"]["inputs"]] == ["content", "style", "mask"]
+    assert [i["name"] for i in methods["masked"]["inputs"]] == ["content", "style", "style2", "style3", "mask"]
     assert info["devices"] == ["cpu"]
     assert info["limits"]["max_pixels"] == MAX_PIXELS
     assert info["limits"]["max_message_bytes"] == MAX_MESSAGE_MB * 1024 * 1024

@@ -11,7 +11,7 @@ from painterly import engine
 from painterly.engine import MaskError, ParameterError, load_image, save_image
 from painterly.engine.features import get_extractor
 from painterly.engine.losses import gram_matrix, masked_gram_matrix
-from painterly.engine.methods.gatys import to_tensor
+from painterly.engine.convert import to_tensor
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAST = {"size": 64, "iterations": 12, "network": "vgg16"}
@@ -78,7 +78,11 @@ def test_run_output_gives_a_layer_whose_alpha_is_zero_outside(images):
 @pytest.mark.parametrize("inputs, params, error, match", [
     ({"mask": np.zeros((96, 128))}, {}, MaskError, "empty"),
     ({"mask": np.ones((10, 10))}, {}, MaskError, "is 10x10 but the image is 128x96"),
-    ({}, {"iterations": 0}, ParameterError, "at least 1"),
+    ({}, {"iterations": -1}, ParameterError, "at least 0"),
+    ({}, {"size": 8}, ParameterError, r"0 \(preset\) or at least 32"),
+    ({}, {"style_blend": "0.7,0.3"}, ParameterError, r"2 weight\(s\) but 1 style image"),
+    ({}, {"style_blend": "a,b"}, ParameterError, "numbers separated by commas"),
+    ({}, {"keep_colors": "all"}, ParameterError, "must be one of off, luminance, histogram"),
     ({}, {"network": "alexnet"}, ParameterError, "must be one of"),
     ({}, {"styel_weight": 3}, ParameterError, "no parameter"),
     ({"style": None}, {}, ParameterError, "needs the input 'style'"),

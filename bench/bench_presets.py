@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Seconds and quality of every method's quality presets at 512 px, beside the previous defaults, in one run.
+
+Images (redistributable, examples/ and /work/shared/data/demo): each brought to 512 px on its longest side.
+  global    coffee.png (and chelsea.png) restyled with The Starry Night
+  masked    the demo cup in The Starry Night, restyled inside its mask
+  photo     coffee.png taking the look of rocket.jpg (dusk blue)
+  harmonize the demo cup in The Starry Night
+Rows: ``preview`` and ``final`` as shipped, and ``previous``: the defaults before the presets existed (global
+and masked: 512 px, 300 iterations, 2 pyramid levels; photo: 512 px, 300 + 300 iterations, two stages and
+smoothing; harmonize had its presets already). Seconds: wall clock of ``engine.run`` after a warm-up that loads
+the networks (a running daemon keeps them loaded; a cold command line adds about 1-2 s).
+Quality:
+  style dist  mean over relu1_1..relu5_1 (VGG19) of |G(result) − G(style)|² / |G(style)|², inside the mask for
+              masked/harmonize (lower = closer to the style);
+  content chg |F(result) − F(content)|² / |F(content)|² at relu4_2 (lower = more of the content kept);
+  @prev chg   style distance at the previous default's content change, interpolated (log-log) from ``final``
+              run at style weights ×0.5, ×1, ×2 (``--sweep``): the comparison at equal content change;
+  photo: structure (SSIM of gradient magnitudes vs the content, higher = better) and colour (Lab mean + std
+         distance to the style, lower = better), as bench/photo_quality.py.
+
+    python bench/bench_presets.py --threads 2 [--methods global masked photo harmonize] [--sweep] [--no-previous]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from photo_quality import colour_distance, structure_score  # bench/ is the script's folder
+
+from painterly import engine
+from painterly.engine.convert import to_tensor
+from painterly.engine.features import get_extractor
+from painterly.engine.losses import gram_matrix, masked_gram_matrix
+from painterly.engine.segmentation import label_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DEMO = Path("/work/shared/data/demo")
+EXAMPLES = ROOT / "examples"
+LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+PREVIOUS = {
+    "global": {"size": 512, "iterations": 300, "pyramid_levels": 2},
+    "masked": {"size": 512, "iterations": 300, "pyramid_levels": 2},
+    "photo": {"size": 512, "iterations": 300, "photo_iterations": 300, "pyramid_levels": 2, "mode": "optimize",
+              "smooth": True},
+}
+
+
+def load(path: Path, longest: int = 512, grey: bool = False) -> np.ndarray:
+    img = Image.open(path).convert("L" if grey else "RGB")
+    scale = longest / max(img.size)
+    img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    return (arr > 0.5).astype(np.float32) if grey else arr
+
+
+def style_metrics(result, content, style, mask=None) -> dict:
+    extractor = get_extractor(LAYERS + ("relu4_2",), "vgg19", "avg", "cpu")
+    with torch.no_grad():
+        r, c, s = extractor(to_tensor(result)), extractor(to_tensor(content)), extractor(to_tensor(style))
+    m = None if mask is None else to_tensor(mask)
+    dist = 0.0
+    for layer in LAYERS:
+        gram = gram_matrix(r[layer]) if m is None else masked_gram_matrix(r[layer], m)
+        target = gram_matrix(s[layer])
+        dist += float(((gram - target) ** 2).mean() / (target ** 2).mean()) / len(LAYERS)
+    diff = (r["relu4_2"] - c["relu4_2"]) ** 2
+    base = c["relu4_2"] ** 2
+    if m is not None:
+        w = torch.nn.functional.interpolate(m, size=diff.shape[-2:], mode="area")
+        diff, base = diff * w, base * w
+    return {"style": dist, "content": float(diff.sum() / base.sum())}
+
+
+def cases(names):
+    painting = np.asarray(Image.open(DEMO / "starry_night.jpg").convert("RGB"), dtype=np.float32) / 255.0
+    composite, mask = load(EXAMPLES / "demo_composite.png"), load(EXAMPLES / "demo_mask.png", grey=True)
+    table = {
+        "global": [("coffee", {"content": load(DEMO / "coffee.png"), "style": painting}),
+                   ("chelsea", {"content": load(DEMO / "chelsea.png"), "style": painting})],
+        "masked": [("cup", {"content": composite, "style": painting, "mask": mask})],
+        "photo": [("coffee←rocket", {"content": load(DEMO / "coffee.png"), "style": load(DEMO / "rocket.jpg")})],
+        "harmonize": [("cup", {"composite": composite, "mask": mask})],
+    }
+    return {name: table[name] for name in names}
+
+
+def measure(method: str, inputs: dict, params: dict) -> dict:
+    start = time.perf_counter()
+    result = engine.run(method, inputs, params, device="cpu")
+    seconds = time.perf_counter() - start
+    if method == "photo":
+        pairs = label_pairs(None, None, inputs["content"].shape[:2], inputs["style"].shape[:2])
+        return {"s": seconds, "structure": structure_score(result, inputs["content"]),
+                "colour": colour_distance(result, inputs["style"], pairs)}
+    content = inputs.get("content", inputs.get("composite"))
+    style = inputs.get("style", inputs.get("composite"))
+    style = np.asarray(Image.fromarray((style * 255).astype(np.uint8)).resize(
+        (round(style.shape[1] * max(content.shape) / max(style.shape)),
+         round(style.shape[0] * max(content.shape) / max(style.shape))), Image.LANCZOS), np.float32) / 255.0
+    return dict(s=seconds, **style_metrics(result, content, style, inputs.get("mask")))
+
+
+def at_content_change(sweep: list, target: float) -> float | None:
+    """log(style distance) interpolated linearly in log(content change) at ``target``."""
+    points = sorted((np.log(r["content"]), np.log(r["style"])) for r in sweep)
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    if not xs[0] <= np.log(target) <= xs[-1]:
+        return None
+    return float(np.exp(np.interp(np.log(target), xs, ys)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", default=["global", "masked", "photo", "harmonize"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sweep", action="store_true", help="final at style weights ×0.5 and ×2 too")
+    parser.add_argument("--no-previous", action="store_true", help="skip the (slow) previous defaults")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    tiny = np.random.default_rng(0).uniform(0, 1, (40, 40, 3)).astype(np.float32)
+    small = np.zeros((40, 40), np.float32)
+    small[10:30, 10:30] = 1
+    for method, inputs in (("global", {"content": tiny, "style": tiny}), ("photo", {"content": tiny, "style": tiny}),
+                           ("harmonize", {"composite": tiny, "mask": small})):   # warm-up: networks loaded
+        engine.run(method, inputs, {"iterations": 1, "size": 40} if method != "harmonize" else {"iterations": 2})
+    print(f"torch threads {torch.get_num_threads()}; seconds after warm-up, 512 px images", flush=True)
+    rows = []
+    for method, examples in cases(args.methods).items():
+        presets = ["preview", "final"] + ([] if args.no_previous or method not in PREVIOUS else ["previous"])
+        for name, inputs in examples:
+            results = {}
+            for preset in presets:
+                params = PREVIOUS[method] if preset == "previous" else {"quality": preset}
+                results[preset] = measure(method, inputs, params)
+                print(method, name, preset, {k: round(v, 4) for k, v in results[preset].items()}, flush=True)
+            if args.sweep and method in ("global", "masked") and "previous" in results:
+                weight = engine.get_method(method).resolve_params({})["style_weight"]
+                sweep = [results["final"]] + [measure(method, inputs, {"quality": "final", "style_weight": weight * f})
+                                              for f in (0.5, 2.0)]
+                results["final"]["at_previous"] = at_content_change(sweep, results["previous"]["content"])
+            rows += [(method, name, preset, r) for preset, r in results.items()]
+    print(f"\n{'method':10} {'image':14} {'preset':9} {'seconds':>8}  quality")
+    for method, name, preset, r in rows:
+        if method == "photo":
+            quality = f"structure {r['structure']:.3f}  colour {r['colour']:6.2f}"
+        else:
+            quality = f"style dist {r['style']:.4f}  content chg {r['content']:.4f}"
+            if r.get("at_previous") is not None:
+                quality += f"  style dist @previous content chg {r['at_previous']:.4f}"
+        print(f"{method:10} {name:14} {preset:9} {r['s']:8.1f}  {quality}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The Gatys optimisation on working-size tensors: content + (blended) Gram style + TV losses, optimised
+coarse to fine. Used by the ``global`` and ``masked`` methods."""
+from __future__ import annotations
+
+import torch
+
+from .features import get_extractor, style_features
+from .losses import ContentLoss, GramStyleLoss, gram_matrix, total_variation
+from .optimize import ProgressCounter
+from .pyramid import Pyramid, coarse_to_fine, resize
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYER = "relu4_2"
+
+
+def initial_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
+    if kind == "content":
+        return content.clone()
+    if kind == "style":
+        return resize(style, tuple(content.shape[-2:]))
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.rand(content.shape, generator=generator).to(content.device)
+    return 0.5 * content + 0.5 * noise
+
+
+def blended_grams(extractor, styles: list, weights: list, layers) -> dict:
+    """Per layer, Σ_i w_i · Gram(style_i): the style target of a weighted mix of styles."""
+    grams = {}
+    for style, weight in zip(styles, weights):
+        feats = style_features(extractor, style)
+        for layer in layers:
+            gram = weight * gram_matrix(feats[layer])
+            grams[layer] = gram if layer not in grams else grams[layer] + gram
+    return grams
+
+
+class StyleObjective:
+    """Content + Gram style + TV at one working size, optionally restricted to a mask.
+
+    Loss terms are relative (divided by the target's magnitude) so the same weights work for both
+    networks' input conventions (Caffe features are ~255× larger than torchvision's).
+    """
+
+    def __init__(self, extractor, content: torch.Tensor, styles: list, weights: list, params: dict,
+                 mask: torch.Tensor | None = None, content_layer: str = CONTENT_LAYER,
+                 style_layers=STYLE_LAYERS):
+        self.extractor, self.params, self.mask = extractor, params, mask
+        self.content_layer, self.style_layers = content_layer, tuple(style_layers)
+        with torch.no_grad():
+            content_feats = extractor(content)
+        self.content_loss = ContentLoss(content_feats[content_layer], mask=mask)
+        self.content_scale = float(content_feats[content_layer].pow(2).mean()) + 1e-8
+        self.style_losses = {layer: (GramStyleLoss(target, mask=mask), float(target.pow(2).mean()) + 1e-8)
+                             for layer, target in blended_grams(extractor, styles, weights,
+                                                                self.style_layers).items()}
+
+    def __call__(self, image: torch.Tensor):
+        feats = self.extractor(image)
+        p = self.params
+        content = self.content_loss(feats[self.content_layer]) / self.content_scale
+        style = sum(loss(feats[layer]) / scale for layer, (loss, scale) in self.style_losses.items())
+        style = style / len(self.style_losses)
+        tv = total_variation(image, self.mask)
+        total = p["content_weight"] * content + p["style_weight"] * style + p["tv_weight"] * tv
+        return total, {"content": float(content.detach()), "style": float(style.detach()), "tv": float(tv.detach())}
+
+
+def stylize_tensor(content: torch.Tensor, styles: list, weights: list, params: dict, ctx,
+                   mask: torch.Tensor | None = None, stage: str = "stylize") -> torch.Tensor:
+    """Optimise coarse to fine; ``content``/``mask`` are at the finest working size, ``styles`` at the
+    scale that goes with it, ``weights`` their share of the Gram targets."""
+    extractor = get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, params["network"], params["pool"], ctx.device)
+    pyramid = Pyramid(levels=params["pyramid_levels"])
+    sizes = pyramid.sizes(*content.shape[-2:])
+    iterations = pyramid.iterations(params["iterations"], len(sizes))
+    counter = ProgressCounter(sum(iterations), ctx.progress, ctx.cancel, ctx.preview_every)
+
+    def objective_at(level_content, level_styles):
+        level_mask = None if mask is None else resize(mask, tuple(level_content.shape[-2:]))
+        return StyleObjective(extractor, level_content, level_styles, weights, params, mask=level_mask)
+
+    def start(level_content, level_styles):
+        return initial_image(params["init"], level_content, level_styles[0], params["seed"])
+
+    return coarse_to_fine(content, styles, sizes, iterations, objective_at, start, counter, stage,
+                          params["optimizer"], params["learning_rate"] or None, ctx.half)
