@@ -34,9 +34,11 @@ from painterly.engine.convert import to_image as to_numpy
 from painterly.engine.convert import to_tensor
 from painterly.engine.imageio import load_image, save_image
 from painterly.engine.matting import affine_upsample, matting_smooth
+from painterly import engine
 from painterly.engine.methods import RunContext, get_method
+from painterly.engine.methods.base import with_preset
 from painterly.engine.features import get_extractor
-from painterly.engine.methods.photo import CONTENT_LAYER, NETWORK, STYLE_LAYERS, stylize_photo
+from painterly.engine.methods.photo import CONTENT_LAYER, NETWORK, PRESETS, STYLE_LAYERS, stylize_photo
 from painterly.engine.pyramid import resize, working_size
 from painterly.engine.segmentation import label_pairs
 
@@ -181,6 +183,78 @@ def print_table(rows: list[dict]) -> None:
               f"{mean('s_per_iter_stage1'):9.2f} {mean('s_per_iter_stage2'):9.2f}")
 
 
+# The photo method's defaults before it had quality presets.
+PREVIOUS = {"size": 512, "iterations": 300, "photo_iterations": 300, "pyramid_levels": 2, "mode": "optimize",
+            "smooth": True}
+
+
+def run_presets(args, examples) -> int:
+    """The method as a user runs it (label maps, result at full size), one quality preset, timed per example."""
+    params = PREVIOUS if args.preset == "previous" else {"quality": args.preset}
+    print("params:", json.dumps(params), flush=True)
+    tiny = np.full((40, 40, 3), 0.5, np.float32)
+    engine.run("photo", {"content": tiny, "style": tiny}, {"size": 40, "iterations": 1})  # networks loaded
+    rows, path = [], OUT / f"preset_{args.preset}.json"
+    for ex in examples:
+        folder = DATA / ex
+        load = lambda name: load_image(folder / f"{name}.png").rgb  # noqa: E731
+        inputs = {name: load(name) for name in ("content", "style", "content_seg", "style_seg")}
+        start = time.perf_counter()
+        result = engine.run("photo", inputs, params, device=args.device)
+        seconds = time.perf_counter() - start
+        pairs = label_pairs(inputs["content_seg"], inputs["style_seg"], inputs["content"].shape[:2],
+                            inputs["style"].shape[:2])
+        row = {"example": ex, "seconds": seconds, "preset": args.preset}
+        for name, img in (("content", inputs["content"]), ("ours", result), ("paper", load("paper_result"))):
+            row[f"structure_{name}"] = structure_score(img, inputs["content"])
+            row[f"colour_{name}"] = colour_distance(img, inputs["style"], pairs)
+        OUT.mkdir(parents=True, exist_ok=True)
+        save_image(OUT / f"{ex}_{args.preset}.png", result)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        path.write_text(json.dumps(rows, indent=1))
+    print_presets_table({args.preset: rows})
+    return 0
+
+
+def print_presets_table(batches: dict) -> None:
+    """Per example: structure and colour of each preset's result beside the content and the paper's, and
+    seconds; means over the examples every batch has (and over each batch's own examples)."""
+    names = list(batches)
+    by_ex = {name: {r["example"]: r for r in rows} for name, rows in batches.items()}
+    examples = sorted(set.union(*(set(b) for b in by_ex.values())), key=int)
+    first = lambda ex: next(by_ex[n][ex] for n in names if ex in by_ex[n])  # noqa: E731
+    cell = lambda name, ex, key, fmt: fmt.format(by_ex[name][ex][key]) if ex in by_ex[name] else "-"  # noqa: E731
+    print("\nstructure: SSIM of gradient magnitudes vs the content (higher = better); colour: Lab mean+std "
+          "distance to the style per label, area-weighted (lower = closer); seconds: wall clock per example")
+    head = ["ex", "struct content", "struct paper"] + [f"struct {n}" for n in names] + ["colour content",
+                                                                                        "colour paper"]
+    head += [f"colour {n}" for n in names] + [f"s {n}" for n in names]
+    print(" ".join(f"{h:>15}" for h in head))
+    for ex in examples:
+        r = first(ex)
+        cells = [ex, f"{r['structure_content']:.3f}", f"{r['structure_paper']:.3f}"]
+        cells += [cell(n, ex, "structure_ours", "{:.3f}") for n in names]
+        cells += [f"{r['colour_content']:.2f}", f"{r['colour_paper']:.2f}"]
+        cells += [cell(n, ex, "colour_ours", "{:.2f}") for n in names] + [cell(n, ex, "seconds", "{:.1f}")
+                                                                          for n in names]
+        print(" ".join(f"{c:>15}" for c in cells))
+    common = [ex for ex in examples if all(ex in by_ex[n] for n in names)]
+    for label, subset in (("mean, examples all have", common),) + tuple(
+            (f"mean, all of {n} ({len(by_ex[n])})", list(by_ex[n])) for n in names):
+        if not subset:
+            continue
+        mean = lambda key, n=None: float(np.mean([(by_ex[n][ex] if n else first(ex))[key] for ex in subset  # noqa
+                                                  if n is None or ex in by_ex[n]]))
+        cells = [f"{len(subset)}", f"{mean('structure_content'):.3f}", f"{mean('structure_paper'):.3f}"]
+        cells += [f"{mean('structure_ours', n):.3f}" if all(e in by_ex[n] for e in subset) else "-" for n in names]
+        cells += [f"{mean('colour_content'):.2f}", f"{mean('colour_paper'):.2f}"]
+        cells += [f"{mean('colour_ours', n):.2f}" if all(e in by_ex[n] for e in subset) else "-" for n in names]
+        cells += [f"{mean('seconds', n):.1f}" if all(e in by_ex[n] for e in subset) else "-" for n in names]
+        print(f"{label}:")
+        print(" ".join(f"{c:>15}" for c in cells))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", nargs="*", help="example numbers (default: all)")
@@ -193,8 +267,17 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--table-only", action="store_true", help="print the table of all batches' rows*.json")
     parser.add_argument("--rows", default="rows.json", help="file name of this batch's rows (rows*.json)")
+    parser.add_argument("--preset", choices=("preview", "final", "previous"),
+                        help="run the whole method as a user does (label maps, full size) with this quality "
+                             "preset, or the defaults before the presets ('previous'); rows to preset_<name>.json")
+    parser.add_argument("--presets-table", nargs="*", metavar="NAME",
+                        help="print the table of these presets' rows side by side (preset_NAME.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.presets_table:
+        print_presets_table({name: json.loads((OUT / f"preset_{name}.json").read_text())
+                             for name in args.presets_table})
+        return 0
     if not DATA.is_dir():
         print(f"no benchmark data at {DATA}", file=sys.stderr)
         return 1
@@ -204,7 +287,9 @@ def main(argv=None) -> int:
         overrides["photo_weight"] = args.photo_weight
     if args.smoothness is not None:
         overrides["smoothness"] = args.smoothness
-    params = get_method("photo").resolve_params(overrides)
+    if args.preset:
+        return run_presets(args, examples)
+    params = with_preset(get_method("photo").resolve_params(overrides), PRESETS)
     print("params:", json.dumps(params), flush=True)
     rows = []
     get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, NETWORK, params["pool"], torch.device(args.device))  # not timed

@@ -49,18 +49,20 @@ def _fast_image(args, params) -> int:
 
 
 def _fast_video(args, params) -> int:
-    from painterly.engine import get_method
+    from painterly.engine.color import recolor_output
     from painterly.engine.device import select_device
     from painterly.engine.fast.apply import stylize_array
     from painterly.engine.fast.models import loaded_models
     from painterly.engine.fast.video import FrameWriter, read_frames, stylize_frames, video_info
+    from painterly.engine.methods.fast import resolved
+
     from .output import check_folder, check_not_an_input
     if args.mask or args.daemon:
         raise ValueError("--mask and --daemon apply to images, not to --video/--frames")
     output = Path(args.output)
     check_not_an_input(output, args.video or args.frames)
     check_folder(output.parent if output.suffix else output)
-    p = get_method("fast").resolve_params(params)
+    p = resolved(params)
     device = select_device(args.device)
     net, _ = loaded_models.get(p["model"], device)
     source = args.video or args.frames
@@ -73,7 +75,7 @@ def _fast_video(args, params) -> int:
     strength = p["strength"]
 
     def stylize(frame):
-        out = stylize_array(net, frame, device, p["size"], p["tile"])
+        out = recolor_output(p["keep_colors"], stylize_array(net, frame, device, p["size"], p["tile"]), frame)
         return out if strength >= 1 else strength * out + (1 - strength) * frame
 
     start = time.monotonic()

@@ -11,10 +11,12 @@ from .progress import ProgressBar
 def add_method_params(parser: argparse.ArgumentParser, method_name: str, skip=()) -> None:
     """``--style-weight``-style options for each declared parameter of a method."""
     from painterly.engine import get_method
-    group = parser.add_argument_group(f"{method_name} parameters")
+    groups = {"basic": parser.add_argument_group(f"{method_name} parameters"),
+              "advanced": parser.add_argument_group(f"{method_name} advanced parameters")}
     for param in get_method(method_name).params:
         if param.name in skip:
             continue
+        group = groups[param.group]
         flag = "--" + param.name.replace("_", "-")
         kwargs = {"dest": param.name, "default": None, "help": f"{param.help} (default {param.default})"}
         if param.type is bool:

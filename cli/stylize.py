@@ -9,13 +9,24 @@ from .output import check_output
 METHOD_CHOICES_STYLIZE = ("global", "masked")
 
 
+def style_inputs(args) -> dict:
+    """The style images (the positional STYLE, then each --style) as the method's style inputs."""
+    from painterly.engine import load_image
+    from painterly.engine.methods.gatys import STYLE_INPUTS
+    paths = ([args.style] if args.style else []) + (args.styles or [])
+    if not paths:
+        raise ValueError("give a style image (STYLE or --style)")
+    if len(paths) > len(STYLE_INPUTS):
+        raise ValueError(f"at most {len(STYLE_INPUTS)} style images, got {len(paths)}")
+    return {name: load_image(path).rgb for name, path in zip(STYLE_INPUTS, paths)}
+
+
 def cmd_stylize(args) -> int:
     from painterly.engine import load_image, load_mask
     check_output(args.output, args.content, args.style, args.mask)
     content = load_image(args.content)
-    style = load_image(args.style)
     method = args.method or ("masked" if args.mask else "global")
-    inputs = {"content": content.rgb, "style": style.rgb}
+    inputs = dict({"content": content.rgb}, **style_inputs(args))
     if method == "masked":
         if not args.mask:
             raise ValueError("--method masked needs --mask MASK")
@@ -29,9 +40,12 @@ def cmd_stylize(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("stylize", help="neural style transfer of an image (whole or inside a mask)",
-                       description="Restyle CONTENT with the style of STYLE (Gatys et al.).")
+                       description="Restyle CONTENT with the style of STYLE (Gatys et al.); several styles are "
+                                   "mixed with --style B.jpg [--style C.jpg] --style-blend 0.7,0.3.")
     p.add_argument("content", type=Path, help="image to restyle")
-    p.add_argument("style", type=Path, help="style image, e.g. a painting")
+    p.add_argument("style", type=Path, nargs="?", help="style image, e.g. a painting")
+    p.add_argument("--style", type=Path, action="append", dest="styles", metavar="STYLE",
+                   help="a (further) style image; repeat for up to three, weighted by --style-blend")
     p.add_argument("--mask", type=Path, help="restyle only inside this mask (grey or alpha image)")
     p.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
     p.add_argument("--method", choices=METHOD_CHOICES_STYLIZE, help="default: masked with --mask, else global")

@@ -19,8 +19,9 @@ whose statistics count, e.g. the selection)::
     ... transfer ...
     result = restore_colors(mode, result, content)               # at any resolution, e.g. full size
 
-A method whose style is fixed in advance (a trained feed-forward network) uses :func:`restore_chroma`
-for ``luminance`` and ``match_colors(result, content)`` for ``histogram`` on its output.
+A method whose style is fixed in advance (a trained feed-forward network) cannot change what its
+network sees; it applies :func:`recolor_output` to its output instead (``luminance``: the content's
+chroma back; ``histogram``: the output's colours mapped to the content's mean and covariance).
 """
 from __future__ import annotations
 
@@ -156,3 +157,15 @@ def restore_colors(mode: str, result: np.ndarray, content: np.ndarray) -> np.nda
     """After the transfer: the content's chroma back for ``luminance``; nothing to do otherwise."""
     _check_mode(mode)
     return restore_chroma(result, content) if mode == "luminance" else result
+
+
+def recolor_output(mode: str, result: np.ndarray, content: np.ndarray, weights: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """For a method whose style is fixed (a trained network): keep the content's colours after the fact.
+    ``weights`` (H×W) pick the pixels whose statistics count, e.g. the selection."""
+    _check_mode(mode)
+    if mode == "luminance":
+        return restore_chroma(result, content)
+    if mode == "histogram":
+        return match_colors(result, content, weights, weights)
+    return result

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import color
 from .. import masks as masklib
 from ..fast.apply import MIN_TILE, stylize_array
 from ..fast.models import available_models, loaded_models
-from .base import InputSpec, Method, Output, Param, ParameterError, RunContext
+from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, with_preset
 
 DEFAULT_MODEL = "starry-night"
+# Working longest side per quality: preview for live previews and drafts, final for the result.
+PRESETS = {"preview": {"size": 512}, "final": {"size": 1024}}
 
 
 class ModelParam(Param):
@@ -47,7 +50,13 @@ def _context_box(weights: np.ndarray, context: float) -> tuple:
     return max(0, top - grow), max(0, left - grow), min(h, bottom + grow), min(w, right + grow)
 
 
+def resolved(params: dict) -> dict:
+    """Validated parameters with the quality preset's working size where none was given."""
+    return with_preset(FAST.resolve_params(params), PRESETS)
+
+
 def run_fast(inputs: dict, params: dict, ctx: RunContext) -> Output:
+    params = with_preset(params, PRESETS)
     tile = params["tile"]
     if 0 < tile < MIN_TILE:
         raise ParameterError(f"tile must be 0 (off) or at least {MIN_TILE} pixels, got {tile}")
@@ -56,13 +65,15 @@ def run_fast(inputs: dict, params: dict, ctx: RunContext) -> Output:
     mask = inputs.get("mask")
     if mask is None:
         result = stylize_array(net, content, ctx.device, params["size"], tile, cancel=ctx.cancel)
+        result = color.recolor_output(params["keep_colors"], result, content)
         return Output(_strengthen(result, content, params["strength"]))
     mask = masklib.check_mask(mask, content.shape[:2])
     weights = masklib.blend_weights(mask, params["dilation"], params["feather"])
     top, left, bottom, right = _context_box(weights, params["context"])
     region = content[top:bottom, left:right]
-    styled = _strengthen(stylize_array(net, region, ctx.device, params["size"], tile, cancel=ctx.cancel),
-                         region, params["strength"])
+    styled = stylize_array(net, region, ctx.device, params["size"], tile, cancel=ctx.cancel)
+    styled = color.recolor_output(params["keep_colors"], styled, region, weights[top:bottom, left:right])
+    styled = _strengthen(styled, region, params["strength"])
     rgb = np.array(content, dtype=np.float32, copy=True)
     rgb[top:bottom, left:right] = styled
     return Output(rgb, weights)
@@ -81,8 +92,13 @@ FAST = Method(
             InputSpec("mask", "mask", required=False, help="restyle only this region (optional)")),
     params=(
         ModelParam("model", str, DEFAULT_MODEL, "trained style: a bundled or user model, or a model file"),
-        Param("size", int, 1024, "working resolution: longest side in pixels (0 = the image's own size); "
-              "smaller sizes give larger brush strokes", 0, 16384),
+        Param("quality", str, "final", "preview (a smaller working size, for drafts and live previews) or final",
+              choices=tuple(PRESETS), group="basic"),
+        Param("keep_colors", str, "off", "keep the content's colours: off, luminance (the content's colours with "
+              "the style's strokes and tones) or histogram (the result's colours mapped to the content's)",
+              choices=color.KEEP_COLORS, group="basic"),
+        Param("size", int, 0, "working resolution: longest side in pixels (0 = preset; never above the image's "
+              "own size); smaller sizes give larger brush strokes", 0, 16384),
         Param("strength", float, 1.0, "blend of the stylised result with the original (1 = fully stylised)",
               0.0, 1.0),
         Param("tile", int, 0, f"process in tiles of this many working pixels (0 = whole image at once; "

@@ -28,8 +28,8 @@ from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, 
 # Working longest side, iterations (summed over the levels) and pyramid levels per quality. ``final``
 # keeps most iterations on the coarse levels, where one costs a quarter of the next finer one.
 PRESETS = {
-    "preview": {"size": 256, "iterations": 40, "pyramid_levels": 2},
-    "final": {"size": 512, "iterations": 120, "pyramid_levels": 3},
+    "preview": {"size": 256, "iterations": 24, "pyramid_levels": 2},
+    "final": {"size": 512, "iterations": 70, "pyramid_levels": 3},
 }
 STYLE_INPUTS = ("style", "style2", "style3")  # optional further styles are inputs like any other
 MAX_STYLE_SIDE = 2048  # the style image's working size at most (its features cost memory like an image)

@@ -12,7 +12,7 @@ from painterly.engine.methods.photo import (CONTENT_LAYER, NETWORK, REFERENCE_PI
 from painterly.engine.segmentation import label_pairs
 
 torch.set_num_threads(1)
-FAST = {"size": 32, "iterations": 2, "photo_iterations": 2}
+FAST = {"size": 32, "iterations": 2, "photo_iterations": 2, "mode": "optimize"}
 
 
 def smooth_image(h, w, seed):

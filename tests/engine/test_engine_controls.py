@@ -14,7 +14,7 @@ from painterly.engine.losses import gram_matrix
 from painterly.engine.methods import get_method, method_names
 
 torch.set_num_threads(1)
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAST = {"size": 64, "iterations": 12, "network": "vgg16", "pyramid_levels": 1}
 
 
@@ -119,7 +119,7 @@ def test_every_parameter_has_a_group_and_the_colour_and_scale_controls_are_basic
         assert all(p["group"] in ("basic", "advanced") for p in described)
         groups = {p["name"]: p["group"] for p in described}
         assert groups["quality"] == "basic"
-        if name in ("global", "masked", "harmonize"):
+        if name != "photo":
             assert groups["keep_colors"] == "basic"
         if name in ("global", "masked"):
             assert groups["style_scale"] == "basic" and groups["style_blend"] == "advanced"
@@ -173,3 +173,15 @@ def test_a_selection_on_a_big_canvas_never_reaches_the_network_whole(method, mon
     far = engine.masks.dilate(mask, 20) == 0
     assert output.alpha[far].max() == 0.0
     assert np.abs(output.rgb - canvas)[mask > 0].mean() > 0.005
+
+
+def test_recolor_output_for_a_fixed_style_keeps_the_content_colours():
+    rng = np.random.default_rng(4)
+    content = rng.uniform(0.2, 0.8, (24, 24, 3)).astype(np.float32)
+    styled = np.clip(content[..., ::-1] * 0.5 + 0.3, 0, 1).astype(np.float32)      # other colours
+    lum = color.recolor_output("luminance", styled, content)
+    assert np.abs(chroma(lum) - chroma(content)).mean() < 0.01
+    assert np.allclose(color.luminance(lum), color.luminance(styled), atol=0.02)
+    hist = color.recolor_output("histogram", styled, content)
+    assert np.allclose(color.color_stats(hist)[0], color.color_stats(content)[0], atol=5e-3)
+    assert color.recolor_output("off", styled, content) is styled
