@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     canvas, mask_path, original, mask = make_canvas(folder, args.side)
     far = ~ndimage.binary_dilation(mask, iterations=24)   # beyond the default dilation 4 + feather 4 reach
     painting = EXAMPLES / "starry_night.jpg"
-    cli = [sys.executable, "-m", "painterly.daemon.cli"]
+    cli = [sys.executable, "-m", "painterly.cli"]
     q = ["--quality", args.quality, "--device", "cpu", "--quiet"]
     jobs = {
         "harmonize (selection)": ["harmonize", str(canvas), "--mask", str(mask_path)],

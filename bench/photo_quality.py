@@ -190,11 +190,12 @@ PREVIOUS = {"size": 512, "iterations": 300, "photo_iterations": 300, "pyramid_le
 
 def run_presets(args, examples) -> int:
     """The method as a user runs it (label maps, result at full size), one quality preset, timed per example."""
-    params = PREVIOUS if args.preset == "previous" else {"quality": args.preset}
+    params = dict(PREVIOUS if args.preset == "previous" else {"quality": args.preset}, **json.loads(args.params))
+    name = args.preset + (f"_{args.label}" if args.label else "")
     print("params:", json.dumps(params), flush=True)
     tiny = np.full((40, 40, 3), 0.5, np.float32)
     engine.run("photo", {"content": tiny, "style": tiny}, {"size": 40, "iterations": 1})  # networks loaded
-    rows, path = [], OUT / f"preset_{args.preset}.json"
+    rows, path = [], OUT / f"preset_{name}.json"
     for ex in examples:
         folder = DATA / ex
         load = lambda name: load_image(folder / f"{name}.png").rgb  # noqa: E731
@@ -204,16 +205,16 @@ def run_presets(args, examples) -> int:
         seconds = time.perf_counter() - start
         pairs = label_pairs(inputs["content_seg"], inputs["style_seg"], inputs["content"].shape[:2],
                             inputs["style"].shape[:2])
-        row = {"example": ex, "seconds": seconds, "preset": args.preset}
-        for name, img in (("content", inputs["content"]), ("ours", result), ("paper", load("paper_result"))):
-            row[f"structure_{name}"] = structure_score(img, inputs["content"])
-            row[f"colour_{name}"] = colour_distance(img, inputs["style"], pairs)
+        row = {"example": ex, "seconds": seconds, "preset": name, "params": params}
+        for key, img in (("content", inputs["content"]), ("ours", result), ("paper", load("paper_result"))):
+            row[f"structure_{key}"] = structure_score(img, inputs["content"])
+            row[f"colour_{key}"] = colour_distance(img, inputs["style"], pairs)
         OUT.mkdir(parents=True, exist_ok=True)
-        save_image(OUT / f"{ex}_{args.preset}.png", result)
+        save_image(OUT / f"{ex}_{name}.png", result)
         rows.append(row)
         print(json.dumps(row), flush=True)
         path.write_text(json.dumps(rows, indent=1))
-    print_presets_table({args.preset: rows})
+    print_presets_table({name: rows})
     return 0
 
 
@@ -270,6 +271,8 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", choices=("preview", "final", "previous"),
                         help="run the whole method as a user does (label maps, full size) with this quality "
                              "preset, or the defaults before the presets ('previous'); rows to preset_<name>.json")
+    parser.add_argument("--params", default="{}", help="with --preset: explicit parameters (JSON) on top")
+    parser.add_argument("--label", default="", help="with --preset: suffix of the rows' name (preset_NAME_LABEL)")
     parser.add_argument("--presets-table", nargs="*", metavar="NAME",
                         help="print the table of these presets' rows side by side (preset_NAME.json)")
     args = parser.parse_args(argv)

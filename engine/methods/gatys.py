@@ -28,8 +28,8 @@ from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, 
 # Working longest side, iterations (summed over the levels) and pyramid levels per quality. ``final``
 # keeps most iterations on the coarse levels, where one costs a quarter of the next finer one.
 PRESETS = {
-    "preview": {"size": 256, "iterations": 24, "pyramid_levels": 2},
-    "final": {"size": 512, "iterations": 70, "pyramid_levels": 3},
+    "preview": {"size": 256, "iterations": 20, "pyramid_levels": 2},
+    "final": {"size": 512, "iterations": 60, "pyramid_levels": 3},
 }
 STYLE_INPUTS = ("style", "style2", "style3")  # optional further styles are inputs like any other
 MAX_STYLE_SIDE = 2048  # the style image's working size at most (its features cost memory like an image)
@@ -41,7 +41,7 @@ COMMON_PARAMS = (
           "style, colours from the content) or histogram (the style recoloured to the content's colours first)",
           choices=color.KEEP_COLORS, group="basic"),
     Param("style_scale", float, 1.0, "size of the style's strokes: the style image is resized to this times "
-          "the restyled area before its features are taken (2 = strokes twice as large, 0.5 = finer)",
+          "the image's size before its features are taken (2 = strokes twice as large, 0.5 = finer)",
           0.25, 4.0, group="basic"),
     Param("style_blend", str, "", "weights of the style images (style, style2, style3), e.g. 0.7,0.3 "
           "(empty = equal)"),
@@ -85,7 +85,8 @@ def style_weights(blend: str, count: int) -> list[float]:
 
 def style_images(inputs: dict, params: dict, longest: int, ctx: RunContext) -> tuple[list, list]:
     """The style images with a non-zero weight, at working size (longest side ``longest`` × style
-    scale, at most MAX_STYLE_SIDE), and their normalised weights."""
+    scale, at most MAX_STYLE_SIDE: the cost of the style's features is bounded), and their normalised
+    weights."""
     arrays = [inputs[name] for name in STYLE_INPUTS if inputs.get(name) is not None]
     weights = style_weights(params["style_blend"], len(arrays))
     side = min(MAX_STYLE_SIDE, max(16, round(longest * params["style_scale"])))
@@ -136,7 +137,9 @@ def run_masked(inputs: dict, params: dict, ctx: RunContext) -> Output:
     work_hw = plan.region_work
     content = to_image(croplib.crop_work(content_np, plan.region, work_hw, ctx.device))
     mask = to_numpy(resize(to_tensor(loss_mask, ctx.device), work_hw)).clip(0, 1)
-    styles, weights = style_images(inputs, p, max(work_hw), ctx)
+    # The style spans the whole image at the crop's scale, as for global: the strokes have the same size
+    # whether the whole image or a selection of it is restyled.
+    styles, weights = style_images(inputs, p, round(max(content_np.shape[:2]) * plan.scale), ctx)
     result = transfer(content, styles, weights, p, ctx, mask=mask, stage="masked")
     region_content = content_np[rows, cols]
     region_rgb = croplib.upsample_region(to_tensor(result, ctx.device), plan.region)

@@ -143,12 +143,16 @@ def test_quality_presets_set_the_work_and_explicit_values_win(monkeypatch):
 
 
 class LargestInput:
+    """Pixels of the largest image the network saw, and of the largest one being optimised."""
+
     def __init__(self, monkeypatch):
-        self.largest = 0
+        self.largest = self.optimised = 0
         forward = VGGFeatures.forward
 
         def spy(extractor, image):
             self.largest = max(self.largest, image.shape[-2] * image.shape[-1])
+            if image.requires_grad:
+                self.optimised = max(self.optimised, image.shape[-2] * image.shape[-1])
             return forward(extractor, image)
         monkeypatch.setattr(VGGFeatures, "forward", spy)
 
@@ -169,7 +173,8 @@ def test_a_selection_on_a_big_canvas_never_reaches_the_network_whole(method, mon
     }[method]
     output = engine.run_output(method, inputs, params)
     assert output.rgb.shape == canvas.shape
-    assert 0 < spy.largest <= 160 * 160                          # the crop at working size, not 1536²
+    assert 0 < spy.optimised <= 160 * 160                        # the crop at working size ...
+    assert spy.largest <= canvas.shape[0] * canvas.shape[1] / 2   # ... and never the whole canvas
     far = engine.masks.dilate(mask, 20) == 0
     assert output.alpha[far].max() == 0.0
     assert np.abs(output.rgb - canvas)[mask > 0].mean() > 0.005
