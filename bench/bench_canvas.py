@@ -65,6 +65,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quality", default="final", choices=("preview", "final"))
     parser.add_argument("--side", type=int, default=4096)
     parser.add_argument("--keep", type=Path, help="write the canvas and results here instead of a temp folder")
+    parser.add_argument("--only", nargs="+", choices=("harmonize", "masked", "photo", "global"),
+                        help="run only these jobs")
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="painterly-canvas-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,6 +87,8 @@ def main(argv=None) -> int:
     print(f"{'job':32} {'peak RSS GB':>11} {'seconds':>8}  output")
     worst = 0.0
     for name, job in jobs.items():
+        if args.only and name.split()[0] not in args.only:
+            continue
         out = folder / (name.split()[0] + ".png")
         seconds, peak, code = run(cli + job + ["-o", str(out)] + q)
         worst = max(worst, peak)

@@ -131,11 +131,12 @@ class FeatureCache:
     """Small LRU of a network's features of recently seen images, keyed by their content.
 
     A daemon serving several jobs against the same painting (one style, many objects or photos)
-    skips re-encoding the style at every pyramid level of every job.
+    skips re-encoding the style at every pyramid level of every job. ``reduce`` keeps only what is
+    needed of the features (e.g. their Gram matrices, a few MB however large the image).
     """
 
-    def __init__(self, max_entries: int = 6):
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int = 6, reduce=None):
+        self.max_entries, self.reduce = max_entries, reduce
         self._entries: "OrderedDict[tuple, dict]" = OrderedDict()
         self.hits = self.misses = 0
 
@@ -150,6 +151,8 @@ class FeatureCache:
         self.misses += 1
         with torch.no_grad():
             features = {name: f.detach() for name, f in extractor(image).items()}
+            if self.reduce is not None:
+                features = self.reduce(features)
         self._entries[key] = features
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

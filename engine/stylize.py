@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .features import get_extractor, style_features
+from .features import FeatureCache, get_extractor
 from .losses import ContentLoss, GramStyleLoss, gram_matrix, total_variation
 from .optimize import ProgressCounter
 from .pyramid import Pyramid, coarse_to_fine, resize
@@ -23,13 +23,18 @@ def initial_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: i
     return 0.5 * content + 0.5 * noise
 
 
+# The styles' Gram matrices, cached between pyramid levels and jobs (the features themselves would be
+# hundreds of MB for a large style image).
+style_grams = FeatureCache(reduce=lambda feats: {name: gram_matrix(f) for name, f in feats.items()})
+
+
 def blended_grams(extractor, styles: list, weights: list, layers) -> dict:
     """Per layer, Σ_i w_i · Gram(style_i): the style target of a weighted mix of styles."""
     grams = {}
     for style, weight in zip(styles, weights):
-        feats = style_features(extractor, style)
+        style_gram = style_grams(extractor, style)
         for layer in layers:
-            gram = weight * gram_matrix(feats[layer])
+            gram = weight * style_gram[layer]
             grams[layer] = gram if layer not in grams else grams[layer] + gram
     return grams
 

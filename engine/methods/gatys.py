@@ -32,7 +32,7 @@ PRESETS = {
     "final": {"size": 512, "iterations": 60, "pyramid_levels": 3},
 }
 STYLE_INPUTS = ("style", "style2", "style3")  # optional further styles are inputs like any other
-MAX_STYLE_SIDE = 2048  # the style image's working size at most (its features cost memory like an image)
+MAX_STYLE_SIDE = 1536  # the style image's working size at most (its features cost memory like an image)
 
 COMMON_PARAMS = (
     Param("quality", str, "final", "preview (seconds) or final; sets working size, iterations and pyramid "
