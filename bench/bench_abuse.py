@@ -120,11 +120,14 @@ def main():
         if not other:
             row(watches, "other user", ipc, as_other(ipc, unread_watches, ipc.endpoint, job), lambda r: "refused")
         row(watches, "owner", ipc, lambda: unread_watches(ipc.endpoint, job), lambda r: "one shared buffer")
-        partial = "3 x 20 x 7 MiB frames, messages never finished"
+        partial = "3 x 20 x 7 MiB frames, messages never finished (bare ZMTP)"
         if not other:
-            row(partial, "other user", ipc, as_other(ipc, unfinished_multipart, ipc.endpoint), lambda r: "refused")
-        row(partial, "no token", tcp, lambda: unfinished_multipart(tcp.endpoint), lambda r: "refused")
-        row(partial, "owner", ipc, lambda: unfinished_multipart(ipc.endpoint), lambda r: "held by libzmq")
+            row(partial, "other user", ipc, as_other(ipc, unfinished_multipart, ipc.endpoint),
+                lambda r: f"refused at the handshake, {r['sent_mb']} MiB taken")
+        row(partial, "no token", tcp, lambda: unfinished_multipart(tcp.endpoint),
+            lambda r: f"refused at the handshake, {r['sent_mb']} MiB taken")
+        row(partial, "owner", ipc, lambda: unfinished_multipart(ipc.endpoint),
+            lambda r: f"{r['sent_mb']} MiB held by libzmq until the last frame or the disconnect")
         frames = f"{args.frames:,} empty frames in one message"
         if not other:
             row(frames, "other user", ipc, as_other(ipc, many_frames, ipc.endpoint, args.frames, 5.0),
@@ -134,7 +137,8 @@ def main():
         row(frames, "owner", ipc, lambda: many_frames(ipc.endpoint, args.frames),
             lambda r: f"dropped as read: {r and r.get('code')}")
         row(f"jobs of 64 MiB until the queue is full (--max-queue-mb {args.queue_mb:.0f}; goal: growth within "
-            "it)", "owner", ipc, lambda: queue_until_full(ipc.endpoint, 64), goal_mb=args.queue_mb * 1.05)
+            "it plus the refused message)", "owner", ipc, lambda: queue_until_full(ipc.endpoint, 64),
+            goal_mb=args.queue_mb + 64 * 1.1)
     finally:
         ipc.stop()
         tcp.stop()

@@ -1,6 +1,8 @@
 """Abusive clients of the daemon (raw sockets, past any client-side check) and how to watch the daemon while
 they run: its memory and another client's handshake time. Shared by the tests and bench/bench_abuse.py."""
+import socket
 import statistics
+import struct
 import threading
 import time
 
@@ -41,16 +43,53 @@ def _send(sock, parts, deadline):
     return taken
 
 
+def _zmtp_connect(endpoint, timeout=5.0):
+    """A bare socket that speaks ZMTP 3.0 (NULL mechanism, as a DEALER) to ``endpoint``: libzmq never sends
+    a message before its last frame, a hand-written peer does. Returns the socket, or None when the other
+    side ended the handshake."""
+    if endpoint.startswith("ipc://"):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(timeout)
+        sock.connect(endpoint[len("ipc://"):])
+    else:
+        host, port = endpoint[len("tcp://"):].rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)), timeout)
+    try:
+        sock.sendall(b"\xff" + bytes(8) + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\x00") + bytes(32))
+        props = b"".join(bytes([len(k)]) + k + struct.pack(">I", len(v)) + v for k, v in ((b"Socket-Type", b"DEALER"),))
+        body = bytes([5]) + b"READY" + props
+        sock.sendall(bytes([0x04, len(body)]) + body)
+        got = b""
+        while len(got) < 64 + 2 + 6:           # the daemon's greeting and the start of its READY
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("handshake ended")
+            got += chunk
+        if got[66:72] != b"\x05READY":
+            raise ConnectionError("handshake refused")
+        time.sleep(0.2)
+        return sock
+    except OSError:
+        sock.close()
+        return None
+
+
 def unfinished_multipart(endpoint, messages=3, frames=20, frame_mb=7, seconds=2.0):
-    """Messages whose last frame never comes, kept open for ``seconds``; returns how much of them the
-    socket took. Frames are copied: pyzmq's zero-copy sends need a helper thread a forked process lacks."""
-    ctx, sock = _raw(endpoint, SNDHWM=0)
-    frame, deadline = bytes(frame_mb * MB), time.monotonic() + seconds
-    taken = _send(sock, ((frame, zmq.SNDMORE) for _ in range(messages * frames)), deadline)
-    time.sleep(max(0.0, deadline - time.monotonic()))
-    sock.close(0)
-    ctx.term()
-    return {"sent_mb": taken * frame_mb}
+    """Messages whose last frame never comes (written as ZMTP frames on a bare socket), kept open for
+    ``seconds``; returns how many MiB the daemon's side took."""
+    deadline, sent = time.monotonic() + seconds, 0
+    sock = _zmtp_connect(endpoint)
+    if sock is not None:
+        frame = bytes([0x03]) + struct.pack(">Q", frame_mb * MB) + bytes(frame_mb * MB)   # MORE | LONG
+        try:
+            for _ in range(messages * frames):
+                sock.sendall(frame)
+                sent += frame_mb
+        except OSError:  # the daemon closed the connection
+            pass
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        sock.close()
+    return {"sent_mb": sent}
 
 
 def many_frames(endpoint, count, wait=60.0):
@@ -98,6 +137,7 @@ def while_running(pid, endpoint, work):
         latencies.append(handshake_seconds(endpoint))
         time.sleep(0.05)
     thread.join()
+    time.sleep(0.5)                      # what the flood left once its connection is gone
     after = rss_mb(pid) - before
     latencies = latencies or [handshake_seconds(endpoint)]
     return {"peak_mb": max(peak, after), "after_mb": after, "latency_ms": (max(latencies) * 1e3,
