@@ -1,0 +1,105 @@
+"""How big and how long: harmonize's working resolutions and iterations from a time budget and this
+machine's measured speed.
+
+A job runs a *draft* (pass 1 and pass 2 at a low resolution; the whole of ``preview``) and, for ``final``,
+a *refinement* at a higher resolution that starts from the draft. The draft's budget is the same for both
+qualities, so a preview is the final's own first stage. The speed (seconds per working pixel per
+iteration) is measured once per process and device with a few forward/backward passes of the network;
+the stages then also stop at their deadlines, so a slower-than-measured machine still finishes on time.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+PREVIEW_BUDGET = 7.0         # seconds: the whole preview, and the draft stage of a final
+FINAL_BUDGET = 50.0          # seconds: a final
+DRAFT_ITERATIONS = (30, 20)  # pass 1, pass 2 of the draft
+FINE_ITERATIONS = 40         # the refinement's pass 2
+MAX_MORE_ITERATIONS = 3.0    # a fast machine whose resolution is capped runs up to this many times more
+MIN_PIXELS = 48 * 48         # working pixels of the optimised region below which a stage is pointless
+# Share of a stage's time outside its iterations (mappings, feature extraction, post-processing) and
+# the time an iteration costs beyond a bare forward/backward pass (the losses, the optimiser step).
+OVERHEAD = 0.25
+LOSS_COST = 1.15
+PROBE_HW = (96, 128)
+
+_SPEED: dict = {}
+
+
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seconds_per_pixel(extractor, device: torch.device) -> float:
+    """Seconds per working pixel of one iteration on ``device``, from the best of two forward/backward
+    passes at a probe size after a warm-up (measured once per process, network, device and thread count)."""
+    key = (extractor.network, tuple(extractor.layers), str(device), torch.get_num_threads())
+    if key not in _SPEED:
+        probe = torch.rand(1, 3, *PROBE_HW, device=device)
+
+        def step():
+            image = probe.clone().requires_grad_(True)
+            sum(f.sum() for f in extractor(image).values()).backward()
+
+        step()
+        best = math.inf
+        for _ in range(2):
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+        _SPEED[key] = LOSS_COST * best / (PROBE_HW[0] * PROBE_HW[1])
+    return _SPEED[key]
+
+
+@dataclass(frozen=True)
+class Stage:
+    pixels: int        # working pixels of the optimised region (the network's input)
+    pass1: int         # iterations of pass 1 (independent mappings)
+    pass2: int         # iterations of pass 2 (consistent mapping, all terms)
+
+    @property
+    def iterations(self) -> int:
+        return self.pass1 + self.pass2
+
+
+def _stage(seconds: float, speed: float, pass1: int, pass2: int, native: int) -> Stage:
+    """The largest region (up to ``native`` pixels) whose iterations fit ``seconds``; at ``native`` the
+    iterations grow instead, up to MAX_MORE_ITERATIONS times."""
+    iterations = pass1 + pass2
+    usable = max(0.0, seconds) / (1.0 + OVERHEAD)
+    pixels = usable / (speed * iterations)
+    if pixels >= native:
+        more = min(MAX_MORE_ITERATIONS, usable / (speed * iterations * native))
+        return Stage(int(native), int(round(pass1 * more)), int(round(pass2 * more)))
+    if pixels >= MIN_PIXELS:
+        return Stage(int(pixels), pass1, pass2)
+    fewer = max(0.25, usable / (speed * iterations * MIN_PIXELS))   # a tiny budget: fewer iterations
+    return Stage(int(min(MIN_PIXELS, native)), max(2, int(pass1 * fewer)), max(2, int(pass2 * fewer)))
+
+
+def draft_seconds(budget: float, quality: str) -> float:
+    """The draft's share of a job's budget: all of a preview's; a final's as long as a default preview."""
+    return budget if quality == "preview" else min(PREVIEW_BUDGET, 0.2 * budget)
+
+
+def plan_stages(budget: float, quality: str, speed: float, native: int) -> tuple[Stage, Stage | None]:
+    """(draft, refinement or None) for ``budget`` seconds; ``native`` is the region's working pixels at
+    the largest allowed scale."""
+    draft_budget = draft_seconds(budget, quality)
+    draft = _stage(draft_budget, speed, *DRAFT_ITERATIONS, native)
+    if quality == "preview":
+        return draft, None
+    spent = draft_budget if draft.pixels < native else \
+        draft.iterations * draft.pixels * speed * (1.0 + OVERHEAD)
+    fine = _stage(budget - spent, speed, 0, FINE_ITERATIONS, native)
+    if fine.pixels < 1.2 * draft.pixels:
+        # no room for a sharper refinement: spend the time on the draft's resolution instead
+        return _stage(budget, speed, *DRAFT_ITERATIONS, native), None
+    return draft, fine

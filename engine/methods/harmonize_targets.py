@@ -1,0 +1,68 @@
+"""Where each feature of the pasted object should go: nearest-neighbour mappings of its network features
+onto the painting's (Luan et al. 2018), as the target features of harmonize's losses."""
+from __future__ import annotations
+
+import torch
+
+from .. import masks as masklib
+from ..losses import resize_mask
+from ..matching import consistency_refine, gather, nearest_patches, upsample_mapping
+
+PASS1_STYLE_LAYERS = ("relu3_1", "relu4_1")            # the paper adds relu5_1: +50 % compute for little
+PASS2_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+MATCH_LAYER = "relu4_1"
+# Matches also keep the pasted object's values: a squared luminance difference (0..1 units) of the two
+# network cells times this is subtracted from the patches' cosine similarity. Without it a dark detail
+# or a mid-grey object on a light ground maps to the ground (the same smoothness), and its targets
+# erase it.
+VALUE_WEIGHT = 2.0
+LUMA = (0.299, 0.587, 0.114)
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    weights = torch.tensor(LUMA, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
+    return (image * weights).sum(dim=1, keepdim=True)
+
+
+def layer_mask(mask: torch.Tensor, feats: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    return resize_mask(mask, feats.shape[-2:])[0, 0] > threshold
+
+
+def style_valid(exclude: torch.Tensor | None, feats: torch.Tensor):
+    """Style positions allowed as matches: all, or those clear of the pasted object."""
+    if exclude is None:
+        return None
+    valid = ~layer_mask(exclude, feats)
+    if not bool(valid.any()):
+        raise masklib.MaskError("the selection covers almost the whole image: not enough painting around it "
+                                "for the style; pass the clean painting as style (or select less)")
+    return valid
+
+
+def pass1_targets(feats: dict, style_feats: dict, loss_mask, exclude, values=None) -> dict:
+    """Independent nearest-neighbour mapping per layer (3×3 patches), the mapped painting features.
+    ``values``: (luminance of the pasted object's image, of the painting) for value-keeping matches."""
+    targets = {}
+    for layer in PASS1_STYLE_LAYERS:
+        f, s = feats[layer], style_feats[layer]
+        positions = layer_mask(loss_mask, f).reshape(-1).nonzero()[:, 0]
+        mapping = nearest_patches(f, s, 3, positions, style_valid(exclude, s), values, VALUE_WEIGHT)
+        targets[layer] = gather(s, mapping, f.shape[-2:])
+    return targets
+
+
+def pass2_targets(feats: dict, style_feats: dict, loss_mask, exclude, values=None) -> dict:
+    """One consistent mapping at relu4_1, carried to the shallower layers."""
+    f, s = feats[MATCH_LAYER], style_feats[MATCH_LAYER]
+    inside = layer_mask(loss_mask, f)
+    positions = inside.reshape(-1).nonzero()[:, 0]
+    mapping = nearest_patches(f, s, 3, positions, style_valid(exclude, s), values, VALUE_WEIGHT)
+    mapping = consistency_refine(mapping, s, f.shape[-2:], inside)
+    targets = {}
+    for layer in PASS2_STYLE_LAYERS:
+        lf, ls = feats[layer], style_feats[layer]
+        factor = lf.shape[-1] // f.shape[-1]
+        m = mapping if factor == 1 else upsample_mapping(mapping, f.shape[-2:], s.shape[-2:], factor,
+                                                         lf.shape[-2:], ls.shape[-2:])
+        targets[layer] = gather(ls, m, lf.shape[-2:])
+    return targets

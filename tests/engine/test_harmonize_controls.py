@@ -1,0 +1,128 @@
+"""harmonize's controls as a user sees them: strength 0..1 moves the result monotonically from the pasted
+object towards the painting, a time budget is kept, and the bench's shape measure tells a kept object
+from an erased one."""
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from painterly import engine
+from painterly.engine.methods.harmonize_budget import FINE_ITERATIONS, Stage, plan_stages
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _bench_metrics():
+    spec = importlib.util.spec_from_file_location("harmony_metrics", BENCH / "harmony_metrics.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("harmony_metrics", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+metrics = _bench_metrics()
+
+
+def painting(h, w, seed=0):
+    """Diagonal strokes over a colour gradient."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([0.35 + 0.3 * x, 0.45 + 0.2 * y, 0.6 - 0.2 * x], axis=2)
+    strokes = 0.12 * np.sin(40 * (x + 0.5 * y))[..., None] + 0.03 * rng.standard_normal((h, w, 1))
+    return np.clip(base + strokes, 0, 1).astype(np.float32)
+
+
+def paste_object(canvas, top, left, size):
+    """A dark disc with a light bar across it: a shape with its own light/dark pattern."""
+    composite, mask = canvas.copy(), np.zeros(canvas.shape[:2], np.float32)
+    y, x = np.mgrid[0:size, 0:size] - (size - 1) / 2
+    disc = x * x + y * y <= (size / 2) ** 2
+    patch = np.where(np.abs(y)[..., None] < size / 8, [0.95, 0.9, 0.8], [0.08, 0.08, 0.12])
+    region = composite[top:top + size, left:left + size]
+    region[disc] = patch[disc]
+    mask[top:top + size, left:left + size][disc] = 1.0
+    return composite, mask
+
+
+def test_shape_measure_is_one_for_the_paste_and_low_for_an_erased_object():
+    canvas = painting(96, 128)
+    composite, mask = paste_object(canvas, 24, 40, 48)
+    assert metrics.shape_retention(composite, composite, mask) == pytest.approx(1.0)
+    assert metrics.shape_retention(canvas, composite, mask) < 0.5
+    # texture and a change of overall brightness do not count against the shape
+    rng = np.random.default_rng(1)
+    repainted = np.clip(0.7 * composite + 0.2 + 0.05 * rng.standard_normal(composite.shape), 0, 1)
+    assert metrics.shape_retention(repainted.astype(np.float32), composite, mask) > 0.95
+    # a ghost (the object faded three quarters into the painting) is measurably less kept
+    ghost = np.where(mask[..., None] > 0, 0.25 * composite + 0.75 * canvas, composite).astype(np.float32)
+    assert metrics.shape_retention(ghost, composite, mask) < metrics.shape_retention(repainted, composite, mask)
+
+
+def test_strength_zero_is_the_paste_and_strength_moves_shape_and_style_monotonically():
+    canvas = painting(96, 128, seed=2)
+    composite, mask = paste_object(canvas, 24, 40, 48)
+    inputs = {"composite": composite, "mask": mask, "style": canvas}
+    base = {"quality": "preview", "iterations": 16, "size": 128, "network": "vgg16"}
+    np.testing.assert_allclose(engine.run("harmonize", inputs, dict(base, strength=0.0), device="cpu"), composite,
+                               atol=1e-6)
+    measure = metrics.Metrics(canvas, composite, mask, masks_dilated(mask))
+    rows = []
+    for strength in (0.0, 0.25, 0.5, 1.0):
+        result = engine.run("harmonize", inputs, dict(base, strength=strength), device="cpu")
+        rows.append(measure.all(result))
+    for key, sign in (("shape", -1), ("global", -1), ("local", -1)):
+        values = [r[key] for r in rows]
+        steps = np.diff(values) * -sign     # shape and style distances only go down as strength goes up
+        assert (steps >= -0.01).all(), (key, values)
+        assert values[0] - values[-1] > 0.02, (key, values)
+
+
+def masks_dilated(mask):
+    from scipy import ndimage
+    return ndimage.binary_dilation(mask > 0, iterations=20).astype(np.float32)
+
+
+def test_the_time_budget_is_kept():
+    canvas = painting(240, 320, seed=3)
+    composite, mask = paste_object(canvas, 60, 100, 120)
+    inputs = {"composite": composite, "mask": mask, "style": canvas}
+    engine.run_output("harmonize", inputs, {"quality": "preview", "iterations": 1, "network": "vgg16"},
+                      device="cpu")                          # load the network: not part of the measurement
+    for budget in (3.0, 6.0):
+        start = time.monotonic()
+        engine.run_output("harmonize", inputs, {"quality": "final", "budget": budget, "network": "vgg16"},
+                          device="cpu")
+        assert abs(time.monotonic() - start - budget) <= 0.2 * budget
+
+
+def test_plan_spends_a_fast_machine_on_resolution_then_iterations():
+    native = 300 * 300
+    slow_draft, slow_fine = plan_stages(50.0, "final", 2e-5, native)
+    fast_draft, fast_fine = plan_stages(50.0, "final", 2e-8, native)
+    assert slow_draft.pixels < slow_fine.pixels < native and slow_fine.pass2 == FINE_ITERATIONS
+    assert fast_fine is None and fast_draft.pixels == native and fast_draft.iterations > slow_draft.iterations
+    # the preview is the final's draft; a bigger budget buys a sharper refinement
+    assert plan_stages(7.0, "preview", 2e-5, native) == (slow_draft, None)
+    assert plan_stages(100.0, "final", 2e-5, native)[1].pixels > slow_fine.pixels
+    assert isinstance(slow_draft, Stage)
+
+
+def test_value_keeping_matches_prefer_painting_cells_of_the_objects_value():
+    """Two painting regions with the same texture, one dark and one light: a plain match cannot tell
+    them apart; with the values, a dark object cell maps to the dark region."""
+    import torch
+
+    from painterly.engine.matching import nearest_patches
+    g = torch.Generator().manual_seed(4)
+    texture = torch.randn(1, 8, 6, 6, generator=g)
+    style = torch.cat([texture, texture], dim=3)                  # left half dark, right half light
+    style_values = torch.cat([torch.full((1, 1, 6, 6), 0.1), torch.full((1, 1, 6, 6), 0.9)], dim=3)
+    content = texture[..., 1:4, 1:4].clone()
+    centre = torch.tensor([4])                                    # (1, 1) of the 3×3 content
+    for value, half in ((0.1, range(0, 6)), (0.9, range(6, 12))):
+        values = (torch.full((1, 1, 3, 3), value), style_values)
+        match = int(nearest_patches(content, style, 3, centre, values=values, value_weight=2.0)[centre])
+        assert match % 12 in half
