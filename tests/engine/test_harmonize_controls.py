@@ -73,11 +73,11 @@ def test_strength_zero_is_the_paste_and_strength_moves_shape_and_style_monotonic
     for strength in (0.0, 0.25, 0.5, 1.0):
         result = engine.run("harmonize", inputs, dict(base, strength=strength), device="cpu")
         rows.append(measure.all(result))
-    for key, sign in (("shape", -1), ("global", -1), ("local", -1)):
+    # the shape measure and both style distances only go down as strength goes up
+    for key, slack, least in (("shape", 0.005, 0.005), ("global", 0.01, 0.02), ("local", 0.01, 0.02)):
         values = [r[key] for r in rows]
-        steps = np.diff(values) * -sign     # shape and style distances only go down as strength goes up
-        assert (steps >= -0.01).all(), (key, values)
-        assert values[0] - values[-1] > 0.02, (key, values)
+        assert (np.diff(values) <= slack).all(), (key, values)
+        assert values[0] - values[-1] > least, (key, values)
 
 
 def masks_dilated(mask):
