@@ -54,8 +54,8 @@ def register(sub) -> None:
     p.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
     p.add_argument("--style", type=Path, help="the clean painting, same size (default: the composite outside "
                                               "the mask)")
-    p.add_argument("--save-passes", metavar="DIR", help="also write pass1.png, pass2.png and post.png (the "
-                                                        "working-resolution crop) into DIR")
+    p.add_argument("--save-passes", metavar="DIR", help="also write pass1.png, pass2.png, refine.png (final) and "
+                                                        "post.png (the working-resolution crop) into DIR")
     add_run_options(p)
     add_method_params(p, "harmonize")
     p.set_defaults(func=cmd_harmonize)
