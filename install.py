@@ -65,7 +65,7 @@ def ensure_torch() -> None:
 
 
 def ensure_package() -> None:
-    if _installed_from_here() and all(installed_version(d) for d in DEPENDENCIES):
+    if _installed_from_here() and all(installed_version(d) for d in DEPENDENCIES) and _all_packages_found():
         log("painterly package already installed from this checkout: kept")
         return
     pip("-q", "-e", f"{REPO}[test,video,train]")
@@ -80,6 +80,24 @@ def _installed_from_here() -> bool:
     info = json.loads(direct_url or "{}")
     return info.get("dir_info", {}).get("editable", False) and \
         Path(urllib.parse.unquote(urllib.parse.urlparse(info.get("url", "")).path)).resolve() == REPO
+
+
+def _all_packages_found() -> bool:
+    """True when every sub-package pyproject.toml maps (package-dir) imports from this checkout: an editable
+    install made before a sub-package was added does not know it yet."""
+    import importlib.util
+    import re
+    text = (REPO / "pyproject.toml").read_text()
+    mapped = re.findall(r'"(painterly\.\w+)"\s*=\s*"(\w+)"', text.split("package-dir", 1)[-1].split("\n", 1)[0])
+    for name, folder in mapped:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ImportError:
+            return False
+        if spec is None or not spec.submodule_search_locations or \
+                Path(list(spec.submodule_search_locations)[0]).resolve() != (REPO / folder).resolve():
+            return False
+    return True
 
 
 def ensure_weights() -> None:

@@ -68,7 +68,8 @@ def daemon_config(args):
         limits["max_queue_bytes"] = int(args.max_queue_mb * 1024 * 1024)
     return DaemonConfig(endpoint=args.endpoint, devices=tuple(d.strip() for d in args.device.split(",") if d.strip()),
                         threads=args.threads, half=args.half, token=token,
-                        allow_test_methods=args.allow_test_methods, results_dir=args.results_dir,
+                        allow_test_methods=args.allow_test_methods or bool(args.test_method),
+                        test_methods=tuple(args.test_method or ()), results_dir=args.results_dir,
                         keep_results=args.keep_results, preview_every=args.preview_every, limits=limits,
                         disk_results_bytes=int(args.results_disk_mb * 1024 * 1024),
                         memory_results_bytes=int(args.results_memory_mb * 1024 * 1024))
@@ -120,6 +121,8 @@ def daemon_detach(args) -> int:
         if value:
             argv += [flag, str(value)]
     argv += ["--half"] * args.half + ["--allow-test-methods"] * args.allow_test_methods
+    for spec in args.test_method or ():
+        argv += ["--test-method", spec]
     with open_log(log_path) as log_file:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                                 start_new_session=True)
@@ -237,6 +240,9 @@ def register(sub) -> None:
                         "token on any endpoint (encrypted with CURVE over TCP); needed to listen on a "
                         "non-loopback address")
     d.add_argument("--allow-test-methods", action="store_true", help="offer the 'echo' method (tests, benchmarks)")
+    d.add_argument("--test-method", action="append", metavar="MODULE:ATTR",
+                   help="also offer the method declared at MODULE:ATTR (a painterly Method, e.g. a test's; "
+                        "repeatable; implies --allow-test-methods)")
     d.add_argument("--results-dir", type=Path, help="where finished results are kept (default ~/.cache/painterly/"
                                                       "daemon/results)")
     d.add_argument("--keep-results", type=float, default=3600.0, help="seconds results are kept (default 3600)")

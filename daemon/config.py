@@ -23,6 +23,7 @@ class DaemonConfig:
     half: bool = False
     token: str | None = None               # the user's access token (required for TCP endpoints)
     allow_test_methods: bool = False       # the ``echo`` method (no compute) for tests and benchmarks
+    test_methods: tuple = ()               # with allow_test_methods, "MODULE:ATTR" of further Method declarations
     results_dir: Path | None = None
     keep_results: float = 3600.0           # seconds a finished job (and its result file) is kept
     memory_results_bytes: int = 512 * 1024 * 1024

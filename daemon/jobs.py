@@ -126,6 +126,17 @@ class JobQueue:
             self._cond.notify_all()
 
 
+def import_method(spec: str):
+    """The Method declared at ``MODULE:ATTR`` (a test method: see DaemonConfig.test_methods)."""
+    import importlib
+    from painterly.engine.methods.base import Method
+    module, _, attr = spec.partition(":")
+    method = getattr(importlib.import_module(module), attr, None)
+    if not isinstance(method, Method):
+        raise ValueError(f"{spec} is not a painterly Method declaration")
+    return method
+
+
 def echo_method():
     """A daemon-internal method with no compute: returns the base input unchanged (as RGBA).
     ``iterations``/``delay`` make it report progress slowly, for tests of queueing and cancel."""

@@ -30,7 +30,7 @@ from painterly.wire.validate import parse_request
 from .access import EndpointLock, UserGate, prepare_ipc
 from .config import VERSION, DaemonConfig, default_results_dir
 from .events import EventChannel
-from .jobs import Job, JobQueue, check_inputs, echo_method
+from .jobs import Job, JobQueue, check_inputs, echo_method, import_method
 from .store import ResultStore, ResultWriter
 from .transport import Outbox, Receiver
 from .workers import LocalWorkers
@@ -72,9 +72,9 @@ class Daemon:
             except Exception as exc:  # a method that fails to import must not take the daemon down
                 log.warning("method %s unavailable: %s", name, exc)
         if self.config.allow_test_methods:
-            echo = echo_method()
-            self.methods["echo"] = echo
-            self.method_descriptions.append(echo.describe())
+            for method in [echo_method()] + [import_method(spec) for spec in self.config.test_methods]:
+                self.methods[method.name] = method
+                self.method_descriptions.append(method.describe())
 
     def resolve_devices(self):
         from painterly.engine.device import available_devices, select_device

@@ -104,7 +104,7 @@ def run_engine(job, method, device, half, emit):
             frames = [preview.data]
         emit("progress", job, header, frames)
 
-    output = engine.run_output(job.method, inputs, job.params, device=device, progress=progress,
+    output = engine.run_output(method, inputs, job.params, device=device, progress=progress,
                                cancel=job.cancel, half=half, preview_every=job.preview_every)
     return buffers.result_buffer(output.rgb, output.alpha, job.images[method.base_input])
 

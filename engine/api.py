@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from .device import select_device
-from .methods import Output, RunContext, get_method
+from .methods import Method, Output, RunContext, get_method
 from .methods.base import ParameterError
 from .optimize import CancelToken, ProgressCallback
 
@@ -47,9 +47,10 @@ def run(method: str, inputs: dict, params: dict | None = None, **options) -> np.
     return _run(spec, arrays, params, **options).composite_over(arrays[spec.base_input])
 
 
-def run_output(method: str, inputs: dict, params: dict | None = None, **options) -> Output:
-    """Run ``method`` and return its :class:`Output` (new pixels + compositing alpha), e.g. for a new layer."""
-    spec = get_method(method)
+def run_output(method, inputs: dict, params: dict | None = None, **options) -> Output:
+    """Run ``method`` (a name, or a :class:`Method` declaration) and return its :class:`Output` (new pixels +
+    compositing alpha), e.g. for a new layer."""
+    spec = method if isinstance(method, Method) else get_method(method)
     return _run(spec, validate_inputs(spec, inputs), params, **options)
 
 

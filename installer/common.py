@@ -1,6 +1,8 @@
 """Helpers shared by the app-plugin installers (Krita, GIMP).
 
-* ``copy_client(dest_dir)``: the pure-Python daemon client as a ``painterly_client`` package inside a plugin.
+* ``copy_client(dest_dir)``: the wire (protocol + client) and the plugin core as a ``painterly_client``
+  package inside a plugin; ``write_plugin_data(dest_dir)``: the engine's method declarations (what the
+  plugin offers while no daemon answers) and how to run the ``painterly`` command.
 * ``vendor_packages(dest_dir, python_version, log)``: pyzmq + msgpack wheels built for the *app's* Python
   (version and ABI), unpacked into ``dest_dir/vendor/``.  The plugin puts that folder on ``sys.path`` only
   when importing the app's own copies fails, so a system pyzmq always wins.
@@ -9,6 +11,9 @@
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import platform as _platform
 import re
 import shutil
@@ -20,7 +25,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
-CLIENT_SOURCES = ("protocol.py", "endpoints.py", "client.py")
+# repository folders copied into every plugin as painterly_client/<folder> (pure Python 3.8+): the same
+# relative imports work there and in the repository (painterly.plugin_core -> ..wire)
+SHIPPED_PACKAGES = ("wire", "plugin_core")
 CLIENT_EXPORTS = ("Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled",
                   "DEFAULT_ENDPOINT", "default_endpoint")
 VENDORED = ("pyzmq", "msgpack")          # distribution names on PyPI
@@ -31,24 +38,65 @@ Log = Callable[[str], None]
 
 
 def copy_client(dest_dir: Path) -> Path:
-    """Copy the wire's client modules (wire/protocol.py, endpoints.py, client.py) into
-    ``dest_dir/painterly_client/`` (a package whose ``__init__`` re-exports the client API).  Returns the
-    package folder."""
-    src = REPO / "wire"
-    missing = [name for name in CLIENT_SOURCES if not (src / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"daemon client source missing in this checkout: {', '.join(missing)}")
+    """Copy the wire and the plugin core into ``dest_dir/painterly_client/`` (``wire/``, ``plugin_core/``),
+    a package whose ``__init__`` hands out the client API on first use (so the plugin core loads even
+    where pyzmq is missing). Returns the package folder."""
     pkg = Path(dest_dir) / "painterly_client"
+    for folder in SHIPPED_PACKAGES:
+        if not (REPO / folder / "__init__.py").is_file():
+            raise FileNotFoundError(f"{folder}/ missing in this checkout ({REPO})")
     if pkg.exists():
         shutil.rmtree(pkg)
     pkg.mkdir(parents=True)
-    for name in CLIENT_SOURCES:
-        shutil.copy2(src / name, pkg / name)
+    for folder in SHIPPED_PACKAGES:
+        (pkg / folder).mkdir()
+        for source in sorted((REPO / folder).glob("*.py")):
+            shutil.copy2(source, pkg / folder / source.name)
     (pkg / "__init__.py").write_text(
-        '"""Copy of the painterly.wire client modules (installed with the plugin; do not edit here)."""\n'
-        f"from .client import {', '.join(CLIENT_EXPORTS)}  # noqa: F401\n"
-        f"__all__ = {list(CLIENT_EXPORTS)!r}\n")
+        '"""Painterly\'s wire (protocol, client) and plugin core, copied into this plugin by the installer: do '
+        'not edit\nhere. ``from painterly_client import Client`` loads the client (and pyzmq) on first use."""\n'
+        f"__all__ = {list(CLIENT_EXPORTS)!r}\n\n\n"
+        "def __getattr__(name):\n"
+        "    if name in __all__:\n"
+        "        from .wire import client\n"
+        "        return getattr(client, name)\n"
+        "    raise AttributeError(name)\n")
     return pkg
+
+
+def method_descriptions() -> list[dict]:
+    """Every engine method's declaration, as the daemon's handshake gives it. Importing the engine costs
+    seconds (torch), so the list is kept in the user's cache, keyed by the engine's source."""
+    digest = hashlib.sha256()
+    for source in sorted((REPO / "engine").rglob("*.py")):
+        digest.update(source.relative_to(REPO).as_posix().encode() + b"\0" + source.read_bytes())
+    root = os.environ.get("PAINTERLY_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
+        / "painterly"
+    cached = Path(root) / "declarations" / f"{digest.hexdigest()[:32]}.json"
+    try:
+        return json.loads(cached.read_text())
+    except (OSError, ValueError):
+        pass
+    from painterly.engine import get_method, method_names
+    described = [get_method(name).describe() for name in method_names()]
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(described))
+        os.replace(tmp, cached)
+    except OSError:
+        pass
+    return described
+
+
+def write_plugin_data(dest_dir: Path) -> None:
+    """The files a plugin reads besides its code: the engine's declarations (``painterly_methods_bundled
+    .json``, offered until a daemon answers) and ``install_info.json`` (how to run ``painterly``)."""
+    from painterly.plugin_core import catalog
+    catalog.bundle(str(Path(dest_dir) / catalog.BUNDLED_FILE), method_descriptions())
+    (Path(dest_dir) / "install_info.json").write_text(json.dumps({
+        # this Python runs the painterly CLI (e.g. to start a local daemon)
+        "painterly_command": [sys.executable, "-m", "painterly.cli"], "source": str(REPO)}, indent=1) + "\n")
 
 
 def default_platforms(system: Optional[str] = None, machine: Optional[str] = None) -> list[str]:

@@ -2,11 +2,14 @@
 
 Layout (what GIMP 3 requires: the folder and the script share a name, and the script is executable):
 
-    <profile>/plug-ins/painterly-harmonize/painterly-harmonize.py
-    <profile>/plug-ins/painterly-harmonize/painterly_cancel_watch.py
-    <profile>/plug-ins/painterly-harmonize/painterly_client/       (copy of the daemon client)
-    <profile>/plug-ins/painterly-harmonize/painterly_settings.json (how to start the daemon)
-    <profile>/plug-ins/painterly-harmonize/vendor/                 (pyzmq + msgpack, only when needed)
+    <profile>/plug-ins/painterly/painterly.py                  (the plug-in: one procedure per method)
+    <profile>/plug-ins/painterly/*.py                          (its other modules)
+    <profile>/plug-ins/painterly/painterly_client/             (copy of the wire and the plugin core)
+    <profile>/plug-ins/painterly/painterly_methods_bundled.json (the engine's method declarations)
+    <profile>/plug-ins/painterly/install_info.json             (how to run the painterly command)
+    <profile>/plug-ins/painterly/vendor/                       (pyzmq + msgpack, only when needed)
+
+At run time the plug-in adds ``painterly_methods.json``, its copy of the daemon's last handshake.
 
 The profile is ``--gimp-profile DIR``, else $GIMP3_DIRECTORY, else every GIMP 3 profile found in the usual
 places (native, Flatpak, Snap; Windows and macOS locations too).
@@ -14,7 +17,6 @@ places (native, Flatpak, Snap; Windows and macOS locations too).
 from __future__ import annotations
 
 import glob
-import json
 import os
 import platform
 import shutil
@@ -23,10 +25,9 @@ from pathlib import Path
 
 from installer import common
 
-PLUGIN_NAME = "painterly-harmonize"
-SOURCE = Path(__file__).resolve().parents[1] / "plugin_gimp" / PLUGIN_NAME
-PLUGIN_FILES = (PLUGIN_NAME + ".py", "painterly_cancel_watch.py")
-SETTINGS = "painterly_settings.json"
+PLUGIN_NAME = "painterly"
+FORMER_NAMES = ("painterly-harmonize",)     # earlier versions' folders, replaced by this one
+SOURCE = common.REPO / "plugin_gimp" / PLUGIN_NAME
 
 
 def add_arguments(parser) -> None:
@@ -122,12 +123,13 @@ def install_into(profile: Path, args, log) -> Path:
             (dest / common.VENDOR_DIR).rename(kept_vendor)
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for name in PLUGIN_FILES:
-        shutil.copy2(SOURCE / name, dest / name)
+    for former in FORMER_NAMES:
+        shutil.rmtree(profile / "plug-ins" / former, ignore_errors=True)
+    for source in sorted(SOURCE.glob("*.py")):
+        shutil.copy2(source, dest / source.name)
     (dest / (PLUGIN_NAME + ".py")).chmod(0o755)
     common.copy_client(dest)
-    settings = {"daemon_command": [sys.executable, "-m", "painterly.cli", "daemon", "--detach"]}
-    (dest / SETTINGS).write_text(json.dumps(settings, indent=1) + "\n")
+    common.write_plugin_data(dest)
     if kept_vendor is not None:
         kept_vendor.rename(dest / common.VENDOR_DIR)
     vendor_if_needed(dest, args, log)
@@ -147,11 +149,12 @@ def uninstall(args, log) -> None:
     found, _ = profiles(args)
     removed = False
     for profile in found:
-        dest = profile / "plug-ins" / PLUGIN_NAME
-        if dest.exists():
-            shutil.rmtree(dest)
-            log(f"GIMP plug-in removed: {dest}")
-            removed = True
+        for name in (PLUGIN_NAME,) + FORMER_NAMES:
+            dest = profile / "plug-ins" / name
+            if dest.exists():
+                shutil.rmtree(dest)
+                log(f"GIMP plug-in removed: {dest}")
+                removed = True
     if not removed:
         log("GIMP plug-in: nothing to remove")
 

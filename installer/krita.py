@@ -1,14 +1,14 @@
 """Install the Krita plugin (plugin_krita/painterly_krita) into a Krita profile.
 
 Puts ``painterly_krita/`` and ``painterly_krita.desktop`` into the profile's ``pykrita`` folder, adds the
-daemon client (``painterly_client``) and, when Krita's own Python lacks them, pyzmq + msgpack wheels
+wire and the plugin core (``painterly_client``), the engine's method declarations and how to run the
+``painterly`` command, and, when Krita's own Python lacks them, pyzmq + msgpack wheels
 built for that Python's version/ABI (``vendor/``), then enables the plugin in kritarc
 (``[python] enable_painterly_krita=true``).  ``--uninstall`` removes all of it.
 """
 from __future__ import annotations
 
 import glob
-import json
 import os
 import platform
 import shutil
@@ -172,10 +172,7 @@ def install(args, log) -> bool:
                                                                        "painterly_client"))
     shutil.copy2(SOURCE / f"{NAME}.desktop", pykrita / f"{NAME}.desktop")
     common.copy_client(dest)
-    (dest / "install_info.json").write_text(json.dumps({
-        # how the plugin starts a local daemon: this Python runs the painterly CLI
-        "painterly_command": [sys.executable, "-m", "painterly.cli"],
-        "source": str(common.REPO)}, indent=1))
+    common.write_plugin_data(dest)
 
     version = krita_python_version(args, log)
     has = krita_python_has_deps(args, version)

@@ -86,12 +86,28 @@ def with_preset(params: dict, presets: dict) -> dict:
     return out
 
 
+REGIONS = ("whole", "base")
+
+
 @dataclass(frozen=True)
 class InputSpec:
+    """One input image. ``region``: "base" when it must cover the same canvas area as the method's base
+    input, pixel for pixel (a mask always does; e.g. the clean painting under a composite), "whole" when
+    any picture of any size will do (e.g. a style painting, of which only statistics matter)."""
+
     name: str
     kind: str          # "rgb" (H×W×3 float32 0..1) | "mask" (H×W float32 0..1)
     required: bool = True
     help: str = ""
+    region: str = "whole"
+
+    def __post_init__(self):
+        if self.region not in REGIONS:
+            raise ValueError(f"input {self.name!r}: region must be one of {', '.join(REGIONS)}")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "required": self.required, "help": self.help,
+                "region": "base" if self.kind == "mask" else self.region}
 
 
 @dataclass
@@ -133,6 +149,7 @@ class Method:
     params: tuple[Param, ...]
     run: Callable[[dict, dict, RunContext], Output] = field(repr=False)
     base_input: str = "content"  # the input the output is composited over
+    label: str = ""              # what the apps call it (menu entry, method list); default from the name
 
     def resolve_params(self, given: dict | None) -> dict:
         """Defaults filled in, every value validated, unknown names refused."""
@@ -148,7 +165,8 @@ class Method:
         return out
 
     def describe(self) -> dict:
-        return {"name": self.name, "summary": self.summary,
-                "inputs": [{"name": i.name, "kind": i.kind, "required": i.required, "help": i.help}
-                           for i in self.inputs],
+        """Plain-data description: the daemon's handshake, from which the apps build their dialogs."""
+        return {"name": self.name, "label": self.label or self.name.replace("_", " ").capitalize(),
+                "summary": self.summary, "base_input": self.base_input,
+                "inputs": [i.describe() for i in self.inputs],
                 "params": [p.describe() for p in self.params]}

@@ -162,6 +162,7 @@ GLOBAL = Method(
     inputs=_inputs(),
     params=COMMON_PARAMS,
     run=run_global,
+    label="Global Style Transfer",
 )
 
 MASKED = Method(
@@ -173,4 +174,5 @@ MASKED = Method(
         Param("feather", float, 4.0, "feathering radius in pixels of the composite", 0.0, 256.0),
     ),
     run=run_masked,
+    label="Stylize Selection",
 )

@@ -286,7 +286,8 @@ HARMONIZE = Method(
     inputs=(InputSpec("composite", "rgb", help="the painting with the object pasted in"),
             InputSpec("mask", "mask", help="the pasted object (soft or hard; selection or layer alpha)"),
             InputSpec("style", "rgb", required=False,
-                      help="the clean painting, same size (default: the composite outside the mask)")),
+                      help="the clean painting, same size (default: the composite outside the mask)",
+                      region="base")),
     params=(
         Param("quality", str, "final", "preview (a low-resolution draft in seconds) or final (the draft "
               "refined at full resolution)", choices=QUALITIES, group="basic"),
@@ -316,4 +317,5 @@ HARMONIZE = Method(
     ),
     run=run_harmonize,
     base_input="composite",
+    label="Harmonize Selection",
 )

@@ -268,9 +268,11 @@ PHOTO = Method(
             "distortion",
     inputs=(InputSpec("content", "rgb", help="photo to recolour"),
             InputSpec("style", "rgb", help="reference photo whose look to take"),
-            InputSpec("content_seg", "rgb", required=False, help="colour-coded label map of the content"),
+            InputSpec("content_seg", "rgb", required=False, help="colour-coded label map of the content",
+                      region="base"),
             InputSpec("style_seg", "rgb", required=False, help="colour-coded label map of the style"),
             InputSpec("mask", "mask", required=False, help="restyle only this region (harmonize a selection)")),
     params=PARAMS,
     run=run_photo,
+    label="Photo Style Transfer",
 )

@@ -1,4 +1,5 @@
-"""Painterly for Krita: Tools > Scripts > Harmonize Selection, and the Painterly docker."""
+"""Painterly for Krita: Tools > Scripts > Harmonize Selection, and the Painterly docker, which offers every
+method of the painterly daemon with widgets generated from its declarations."""
 from krita import DockWidgetFactory, DockWidgetFactoryBase, Krita
 
 from .docker import DOCKER_ID, PainterlyDocker
