@@ -40,6 +40,12 @@ class Catalog(object):
                 return method
         return None
 
+    def signature(self):
+        """Everything the apps build from the catalog, for telling whether it changed."""
+        return [(m.name, m.label, m.base_input, [(i.name, i.kind, i.required, i.region) for i in m.inputs],
+                 [(p.name, p.type, p.default, p.min, p.max, p.choices, p.group) for p in m.params])
+                for m in self.methods]
+
     def default(self, preferred=None):
         """The method named ``preferred`` when offered, else DEFAULT_METHOD, else the first one (or None)."""
         for name in (preferred, DEFAULT_METHOD):

@@ -1,11 +1,14 @@
-# GIMP batch driver for the Painterly plug-in's end-to-end tests (tests/test_gimp_plugin.py).
+# GIMP batch driver for the Painterly plug-in's end-to-end tests (tests/plugins/test_gimp_plugin.py).
 # Runs inside real GIMP 3 as
 #   GIMP3_DIRECTORY=<profile> gimp-console-3.0 -i --batch-interpreter python-fu-eval -b - --quit < this
 # with PAINTERLY_GIMP_DRIVER=<config.json>:
 #   {"result": "result.json", "scenarios": [{"name", "input": PNG, "canvas": [w, h, dx, dy] | null,
 #     "precision": "u8" | "u16", "flatten": bool, "selection": [x, y, w, h] | null,
 #     "small_layer": [w, h, x, y] | null, "object_layer": [PNG, x, y] | null, "style_is_painting": bool,
-#     "resize_layer": bool, "grayscale": bool, "procedure", "args": {...}, "dump": prefix}, ...]}
+#     "resize_layer": bool, "grayscale": bool, "procedure", "args": {...}, "dump": prefix}, ...],
+#    "procedures": [name, ...]}
+# For each of "procedures" the result says whether GIMP registered it, and its arguments (names, types,
+# choices) and menu entry.
 # Each scenario opens the PNG, prepares the image, runs the procedure NON-INTERACTIVELY and records what
 # happened; the raw pixels of the original layer (before/after) and of the new layer go to <dump>.*.raw.
 # gimp-console exits 0 whatever the script does: the test reads result.json.  Never sys.exit() here.
@@ -113,6 +116,20 @@ def scenario(sc):
     return out
 
 
+def describe_procedure(name):
+    proc = Gimp.get_pdb().lookup_procedure(name)
+    if proc is None:
+        return None
+    args = proc.get_arguments()
+    choices = {}
+    for spec in args:
+        if type(spec).__name__ == "ParamChoice" or "Choice" in type(spec).__name__:
+            choices[spec.get_name()] = list(Gimp.param_spec_choice_get_choice(spec).list_nicks())
+    return {"names": [spec.get_name() for spec in args],
+            "types": {spec.get_name(): type(spec).__name__ for spec in args}, "choices": choices,
+            "menu_label": proc.get_menu_label(), "menu_paths": list(proc.get_menu_paths())}
+
+
 def main():
     with open(os.environ["PAINTERLY_GIMP_DRIVER"]) as f:
         cfg = json.load(f)
@@ -124,6 +141,7 @@ def main():
             res["driver_has_zmq"] = True
         except ImportError:
             res["driver_has_zmq"] = False
+        res["procedures"] = {name: describe_procedure(name) for name in cfg.get("procedures", [])}
         for sc in cfg["scenarios"]:
             res["scenarios"].append(scenario(sc))
         res["status"] = "ok"

@@ -117,9 +117,9 @@ class Controller(QtCore.QObject):
         if info is None:
             self.daemon_status.emit("Daemon not running (%s)" % detail, False)
             return
-        before = [(m.name, m.label, [p.name for p in m.params]) for m in self.catalog.methods]
+        before = self.catalog.signature()
         self.catalog = catalogs.remember(PLUGIN_DIR, info)
-        if before != [(m.name, m.label, [p.name for p in m.params]) for m in self.catalog.methods]:
+        if before != self.catalog.signature():
             self.catalog_changed.emit()
         self.daemon_status.emit("Daemon %s on %s; devices: %s; zmq: %s" % (
             info.get("version", "?"), detail, ", ".join(info.get("devices") or []) or "?",

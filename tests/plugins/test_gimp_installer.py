@@ -19,15 +19,23 @@ def install_args(*argv):
 
 def test_install_layout_and_uninstall(tmp_path):
     profile = tmp_path / "GIMP" / "3.0"
+    former = profile / "plug-ins" / "painterly-harmonize"        # an earlier version's folder
+    former.mkdir(parents=True)
+    (former / "painterly-harmonize.py").write_text("#!/usr/bin/env python3\n")
     dest = gimp_installer.install(install_args("--gimp-profile", str(profile), "--gimp-vendor", "never"),
                                   lambda m: None)[0]
-    script = dest / "painterly-harmonize.py"
-    assert dest == profile / "plug-ins" / "painterly-harmonize"
+    script = dest / "painterly.py"
+    assert dest == profile / "plug-ins" / "painterly" and not former.exists()
     assert script.is_file() and os.access(script, os.X_OK)
     assert script.read_text().startswith("#!/usr/bin/env python3")
-    assert (dest / "painterly_client" / "client.py").is_file()
-    settings = json.loads((dest / "painterly_settings.json").read_text())
-    assert settings["daemon_command"][0] == sys.executable
+    assert {p.name for p in dest.glob("*.py")} == {p.name for p in gimp_installer.SOURCE.glob("*.py")}
+    assert (dest / "painterly_client" / "wire" / "client.py").is_file()
+    assert (dest / "painterly_client" / "plugin_core" / "declarations.py").is_file()
+    info = json.loads((dest / "install_info.json").read_text())
+    assert info["painterly_command"][0] == sys.executable
+    bundled = json.loads((dest / "painterly_methods_bundled.json").read_text())
+    assert {"global", "masked", "photo", "harmonize"} <= {m["name"] for m in bundled["methods"]}
+    assert all("base_input" in m and "label" in m for m in bundled["methods"])
     r = subprocess.run([sys.executable, str(REPO / "install.py"), "--uninstall", "--gimp-profile", str(profile)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

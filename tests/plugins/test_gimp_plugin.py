@@ -2,8 +2,12 @@
 
 * ``gimp_run``: one gimp-console run drives several scenarios non-interactively
   (plugin_gimp/testing/gimp_e2e_driver.py): 8-bit harmonize with layer offsets, 16-bit, a pasted object
-  layer whose alpha is the mask, and the error cases.  Its profile holds vendored pyzmq/msgpack and the
-  chroot's own copies are hidden, which proves the bundled wheels work in GIMP's Python.
+  layer whose alpha is the mask, stylize, photo, the test-only method ``dummy_tint`` (declared in
+  tests/plugins/dummy_method.py, offered by the test daemon: its procedure and arguments come from the
+  daemon's declaration with no plug-in edit), and the error cases.  Its profile holds vendored
+  pyzmq/msgpack and the chroot's own copies are hidden, which proves the bundled wheels work in GIMP's Python.
+* ``bundled_run``: registration while no daemon answers: the procedures come from the declarations the
+  installer bundled.
 * ``gui_run``: GIMP with its GUI under Xvfb (gimp_gui_check.sh): the procedure runs, ONE Ctrl+Z is typed
   into the image window and must take the whole result back; then the interactive dialog is screenshot.
 Skipped with the rig's reason when the chroot is missing.
@@ -35,10 +39,13 @@ W, H = 96, 64
 CANVAS = [112, 80, 8, 10]            # the painting layer sits at offset (8, 10) in a larger canvas
 SELECTION = [42, 28, 30, 26]         # image coordinates, around the pasted square
 OBJECT = (36, 20, 28, 24)            # x, y, w, h of the pasted square in the painting layer
-FAST = json.dumps({"iterations": 3, "size": 64})
+FAST = {"quality": "preview", "iterations": 3, "size": 64}
 MAX_PIXELS = 30000                   # the test daemon's limit, so "too large" is cheap to reach
 BAND = 12                            # the result may reach this far beyond the selection (dilation + feather)
-NEW_NAME = "Background harmonized"
+HARMONIZE = "plug-in-painterly-harmonize"
+ENGINE_PROCEDURES = ["plug-in-painterly-global", "plug-in-painterly-harmonize", "plug-in-painterly-masked",
+                     "plug-in-painterly-photo"]
+DUMMY = "plug-in-painterly-dummy-tint"
 
 
 
@@ -82,8 +89,9 @@ class Daemon:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", self.endpoint,
-             "--device", "cpu", "--threads", "1", "--max-pixels", str(MAX_PIXELS)],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+             "--device", "cpu", "--threads", "1", "--max-pixels", str(MAX_PIXELS),
+             "--test-method", "dummy_method:DUMMY"],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, env=test_method_env())
 
     def ready(self):
         deadline = time.monotonic() + 180
@@ -126,11 +134,19 @@ def make_profile(rig, path, *install_argv):
     return path
 
 
-def run_driver(rig, work, profile, scenarios, name, env=None, wrapper=None):
+def test_method_env():
+    """The environment of a daemon that can import the test-only method (tests/plugins/dummy_method.py)."""
+    paths = [str(Path(__file__).resolve().parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+
+
+def run_driver(rig, work, profile, scenarios, name, endpoint, env=None, wrapper=None, procedures=()):
+    """One GIMP run of the driver; GIMP registers the plug-in asking the daemon at ``endpoint``."""
     cfg = work / (name + ".json")
     result = work / (name + ".result.json")
-    cfg.write_text(json.dumps({"result": str(result), "scenarios": scenarios}))
-    env = dict(env or {}, PAINTERLY_GIMP_DRIVER=str(cfg), PAINTERLY_CONNECT_TIMEOUT="3")
+    cfg.write_text(json.dumps({"result": str(result), "scenarios": scenarios, "procedures": list(procedures)}))
+    env = dict(env or {}, PAINTERLY_GIMP_DRIVER=str(cfg), PAINTERLY_CONNECT_TIMEOUT="3",
+               PAINTERLY_ENDPOINT=endpoint)
     gimp = ["gimp-console-3.0", "-i", "--batch-interpreter", "python-fu-eval", "-b", "-", "--quit"]
     cmd = wrapper(gimp) if wrapper else gimp
     r = rig.run(*cmd, share=[work], env=dict(env, GIMP3_DIRECTORY=str(profile)), timeout=240,
@@ -143,12 +159,13 @@ def run_driver(rig, work, profile, scenarios, name, env=None, wrapper=None):
 
 
 def scenario(work, name, endpoint, **extra):
+    """One case of the driver: harmonize (quick settings) unless another procedure is named."""
+    procedure = extra.pop("procedure", HARMONIZE)
     sc = {"name": name, "input": str(work / "in.png"), "canvas": CANVAS, "selection": SELECTION,
-          "procedure": "plug-in-painterly-harmonize", "dump": str(work / name),
-          "args": {"method": "harmonize", "endpoint": endpoint, "quality": "preview", "params-json": FAST}}
-    args = extra.pop("args", {})
+          "procedure": procedure, "dump": str(work / name),
+          "args": dict(FAST if procedure == HARMONIZE else {}, endpoint=endpoint)}
+    sc["args"].update(extra.pop("args", {}))
     sc.update(extra)
-    sc["args"].update(args)
     return sc
 
 
@@ -177,19 +194,21 @@ def gimp_run(rig, work, daemon_process):
         scenario(work, "alpha_mask", daemon, selection=None, object_layer=[str(work / "object.png"), 12, 14],
                  style_is_painting=True),
         scenario(work, "gray", daemon, grayscale=True),
-        scenario(work, "stylize", daemon, procedure="plug-in-painterly-stylize", style_is_painting=True,
-                 args={"method": "masked", "params-json": json.dumps({"iterations": 2, "size": 64})}),
+        scenario(work, "stylize", daemon, procedure="plug-in-painterly-masked", style_is_painting=True,
+                 args={"iterations": 2, "size": 64}),
         scenario(work, "photo", daemon, procedure="plug-in-painterly-photo", style_is_painting=True,
-                 args={"method": "photo", "params-json": json.dumps({"iterations": 2, "photo_iterations": 1,
-                                                                     "size": 64})}),
+                 args={"iterations": 2, "photo-iterations": 1, "size": 64}),
+        scenario(work, "dummy", daemon, procedure=DUMMY, style_is_painting=True,
+                 args={"amount": 1.0, "tint": "green", "invert": True, "style-mix": 0.0}),
         scenario(work, "no_mask", daemon, selection=None),
         scenario(work, "empty_selection", daemon, small_layer=[16, 16, 92, 60], selection=[0, 0, 20, 20]),
         scenario(work, "too_large", daemon, canvas=[240, 160, 0, 0], resize_layer=True, selection=None,
-                 style_is_painting=True, procedure="plug-in-painterly-stylize", args={"method": "global"}),
+                 style_is_painting=True, procedure="plug-in-painterly-global"),
         scenario(work, "daemon_down", closed),
     ]
     t0 = time.monotonic()
-    res, r = run_driver(rig, work, profile, scenarios, "main", wrapper=wrapper)
+    res, r = run_driver(rig, work, profile, scenarios, "main", daemon, wrapper=wrapper,
+                        procedures=ENGINE_PROCEDURES + [DUMMY])
     res["seconds"] = time.monotonic() - t0
     res["vendor_failure"] = vendored
     res["profile"] = profile
@@ -226,12 +245,17 @@ def composite_check(work, sc, depth, selection_layer_xy):
     return change[inside].mean(), int((change[~near] > 0).sum()), alpha[..., 0]
 
 
+def one_layer_named(sc, label):
+    """One layer was added, named after the method (its label, then the basic parameters' values)."""
+    return len(sc["added"]) == 1 and (sc["added"][0] == label or sc["added"][0].startswith(label + " ("))
+
+
 @pytest.mark.apprig
 def test_harmonize_8bit_new_layer_inside_selection_only(gimp_run, work):
     sc = gimp_run["by_name"]["harmonize8"]
     assert sc["status"] == "success", sc["message"]
-    assert sc["added"] == [NEW_NAME] and sc["new_is_added"] and sc["new_above_original"]
-    assert sc["layers_after"] == [NEW_NAME, "Background"]
+    assert one_layer_named(sc, "Harmonize Selection") and sc["new_is_added"] and sc["new_above_original"]
+    assert sc["layers_after"] == [sc["added"][0], "Background"]
     assert sc["original_unchanged"], "the original layer was modified"
     assert sc["original"]["x"] == CANVAS[2] and sc["original"]["y"] == CANVAS[3]
     sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
@@ -263,7 +287,7 @@ def test_high_bit_depth(gimp_run, work):
 def test_grayscale_image(gimp_run, work):
     sc = gimp_run["by_name"]["gray"]
     assert sc["status"] == "success", sc["message"]
-    assert sc["added"] == [NEW_NAME] and sc["original_unchanged"]
+    assert one_layer_named(sc, "Harmonize Selection") and sc["original_unchanged"]
     sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
     inside, outside_changed, _ = composite_check(work, sc, 8, sel_local)
     assert inside > 0.005 and outside_changed == 0          # a grey painting changes less
@@ -275,7 +299,7 @@ def test_grayscale_image(gimp_run, work):
 def test_pasted_layer_alpha_is_the_mask(gimp_run, work):
     sc = gimp_run["by_name"]["alpha_mask"]
     assert sc["status"] == "success", sc["message"]
-    assert sc["added"] == ["Object harmonized"] and sc["original_unchanged"]
+    assert one_layer_named(sc, "Harmonize Selection") and sc["original_unchanged"]
     # The object occupies x 34..61, y 20..43 of the object layer; with "sample merged" (the default here)
     # the visible picture is harmonized, so the result may blend into the painting just around the object.
     inside, outside_changed, alpha = composite_check(work, sc, 8, [34, 20, 28, 24])
@@ -285,11 +309,11 @@ def test_pasted_layer_alpha_is_the_mask(gimp_run, work):
 
 
 @pytest.mark.apprig
-@pytest.mark.parametrize("name, suffix", [("stylize", "stylized"), ("photo", "photo style")])
-def test_stylize_and_photo_procedures(gimp_run, work, name, suffix):
+@pytest.mark.parametrize("name, label", [("stylize", "Stylize Selection"), ("photo", "Photo Style Transfer")])
+def test_stylize_and_photo_procedures(gimp_run, work, name, label):
     sc = gimp_run["by_name"][name]
     assert sc["status"] == "success", sc["message"]
-    assert sc["added"] == ["Background " + suffix] and sc["new_is_added"] and sc["original_unchanged"]
+    assert one_layer_named(sc, label) and sc["new_is_added"] and sc["original_unchanged"]
     sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
     inside, outside_changed, _ = composite_check(work, sc, 8, sel_local)
     assert inside > 0.005 and outside_changed == 0, (inside, outside_changed)
@@ -311,6 +335,49 @@ def test_errors_are_messages_not_tracebacks(gimp_run, name, words):
 
 
 @pytest.mark.apprig
+def test_a_method_declared_only_in_a_test_appears_and_runs_in_gimp(gimp_run, work):
+    """dummy_tint exists only in tests/plugins/dummy_method.py and the test daemon: GIMP registered a
+    procedure for it with its declared parameters as arguments, and it ran into a new layer with the values
+    given to those arguments (tint green, amount 1, inverted: magenta inside the selection)."""
+    args = gimp_run["procedures"][DUMMY]
+    assert args is not None, "no procedure for the test method: %r" % sorted(gimp_run["procedures"])
+    assert {"amount", "tint", "invert", "steps", "style-mix", "style-layer", "sample-merged", "margin",
+            "endpoint"} <= set(args["names"]), args
+    assert args["menu_label"] == "Dummy Tint..." and args["menu_paths"] == ["<Image>/Filters/Artistic"]
+    assert "Double" in args["types"]["amount"] and "Boolean" in args["types"]["invert"], args["types"]
+    assert args["choices"]["tint"] == ["red", "green", "blue"], args["choices"]
+    sc = gimp_run["by_name"]["dummy"]
+    assert sc["status"] == "success", sc["message"]
+    assert one_layer_named(sc, "Dummy Tint") and sc["added"][0] == "Dummy Tint (amount 1, green, invert)"
+    assert sc["original_unchanged"] and sc["new_is_added"] and sc["new_above_original"]
+    new, orig = sc["new_layer"], sc["original"]
+    layer = load(work / "dummy.new.raw", new["width"], new["height"], 8)
+    x, y = SELECTION[0] - new["x"] + 4, SELECTION[1] - new["y"] + 4
+    assert np.allclose(layer[y, x], [1.0, 0.0, 1.0, 1.0]), layer[y, x]     # 1 - green, opaque
+    assert layer[0, 0, 3] == 0                                          # transparent outside the selection
+    assert all(gimp_run["procedures"][name] is not None for name in ENGINE_PROCEDURES)
+
+
+@pytest.fixture(scope="module")
+def bundled_run(rig, work):
+    """GIMP registering the plug-in while no daemon answers (a fresh profile, nothing listening)."""
+    profile = make_profile(rig, work / "profile-nodaemon")
+    closed = "tcp://127.0.0.1:%d" % free_port()
+    res, _ = run_driver(rig, work, profile, [], "bundled", closed, procedures=ENGINE_PROCEDURES + [DUMMY])
+    return res
+
+
+@pytest.mark.apprig
+def test_without_a_daemon_the_bundled_declarations_give_the_procedures(bundled_run):
+    procs = bundled_run["procedures"]
+    assert all(procs[name] is not None for name in ENGINE_PROCEDURES), procs
+    assert procs[DUMMY] is None                    # known only to the test daemon
+    harmonize = procs[HARMONIZE]
+    assert {"quality", "strength", "iterations", "size", "style-layer", "margin"} <= set(harmonize["names"])
+    assert harmonize["menu_label"] == "Harmonize Selection..."
+
+
+@pytest.mark.apprig
 def test_main_run_is_quick(gimp_run):
     assert gimp_run["seconds"] < 150, gimp_run["seconds"]     # ~70 s on 2 busy shared cores; a hang fails
 
@@ -320,7 +387,7 @@ def test_vendored_wheels_work_without_gimps_own_zmq(gimp_run):
     """The main run had the chroot's pyzmq/msgpack hidden: the plug-in worked with the bundled wheels."""
     if gimp_run["vendor_failure"]:
         pytest.skip("cannot download pyzmq/msgpack wheels here: %s" % gimp_run["vendor_failure"])
-    vendor = gimp_run["profile"] / "plug-ins" / "painterly-harmonize" / "vendor"
+    vendor = gimp_run["profile"] / "plug-ins" / "painterly" / "vendor"
     assert (vendor / "zmq").is_dir() and (vendor / "msgpack").is_dir()
     assert gimp_run["driver_has_zmq"] is False, "the system pyzmq was not hidden"
     assert gimp_run["by_name"]["harmonize8"]["status"] == "success"
@@ -337,12 +404,11 @@ def gui_run(rig, work, daemon_process):
         (gui / name).write_bytes((TESTING / name).read_bytes())
     sel_local = [SELECTION[0] - CANVAS[2], SELECTION[1] - CANVAS[3], SELECTION[2], SELECTION[3]]
     (gui / "cfg.json").write_text(json.dumps({
-        "input": str(work / "in.png"), "selection": sel_local, "procedure": "plug-in-painterly-harmonize",
-        "dir": str(gui), "result": str(gui / "result.json"),
-        "args": {"method": "harmonize", "endpoint": daemon, "quality": "preview", "params-json": FAST}}))
+        "input": str(work / "in.png"), "selection": sel_local, "procedure": HARMONIZE,
+        "dir": str(gui), "result": str(gui / "result.json"), "args": dict(FAST, endpoint=daemon)}))
     png = gui / "gimp_dialog.png"
     r = rig.run("/apprig/bin/apprig-xvfb-run", "sh", gui / "gimp_gui_check.sh", gui, png, share=[work],
-                env={"GIMP3_DIRECTORY": profile, "PAINTERLY_GIMP_GUI": gui / "cfg.json",
+                env={"GIMP3_DIRECTORY": profile, "PAINTERLY_GIMP_GUI": gui / "cfg.json", "PAINTERLY_ENDPOINT": daemon,
                      "GDK_CORE_DEVICE_EVENTS": "1"}, timeout=200)
     log = (gui / "gimp-gui.log").read_text(errors="replace") if (gui / "gimp-gui.log").exists() else ""
     result = json.loads((gui / "result.json").read_text()) if (gui / "result.json").exists() else {}
@@ -355,7 +421,8 @@ def test_one_undo_step_takes_the_whole_result_back(gui_run):
     res = gui_run["result"]
     assert res.get("status") == "ok", res.get("error") or gui_run["err"][-2000:] + gui_run["log"][-2000:]
     assert res["run_status"] == "success"
-    assert res["layers_after_run"] == [NEW_NAME, "Background"]
+    assert len(res["layers_after_run"]) == 2 and res["layers_after_run"][0].startswith("Harmonize Selection")
+    assert res["layers_after_run"][1] == "Background"
     assert "sent to" in gui_run["out"], gui_run["err"][-2000:]
     # One Ctrl+Z: the new layer is gone (its insertion, pixels and offsets were one undo group) and the
     # selection made before the filter is still there (the undo went no further).
@@ -392,12 +459,12 @@ def test_cancel_watcher_cancels_the_job_when_the_plugin_dies(daemon, tmp_path):
                             {"composite": ImageBuffer(W, H, 3, 8, bytes(range(256)) * (W * H * 3 // 256)),
                              "mask": ImageBuffer(W, H, 1, 8, bytes(mask))})
         env = dict(os.environ, PYTHONPATH=str(dest))
-        finished = subprocess.Popen([sys.executable, str(dest / "painterly_cancel_watch.py"), daemon, job],
+        finished = subprocess.Popen([sys.executable, str(dest / "cancel_watch.py"), daemon, job],
                                     stdin=subprocess.PIPE, env=env)
         finished.communicate(b"done\n", timeout=60)          # the plug-in finished normally: no cancel
         assert finished.returncode == 0
         assert client.status(job)["state"] in ("queued", "running")
-        died = subprocess.Popen([sys.executable, str(dest / "painterly_cancel_watch.py"), daemon, job],
+        died = subprocess.Popen([sys.executable, str(dest / "cancel_watch.py"), daemon, job],
                                 stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         died.stdin.close()                                    # the plug-in process is gone
         assert died.wait(60) == 0, died.stderr.read()

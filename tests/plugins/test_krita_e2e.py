@@ -2,7 +2,8 @@
 
 install.py installs the plugin into a fresh Krita profile inside the chroot; Krita opens a painting, a
 script adds a pasted "Object" layer, selects it and triggers Tools > Scripts > Harmonize Selection; the
-host daemon runs a tiny CPU harmonize job.  Checks: the new layer (name, position, pixels changed inside
+host daemon runs a tiny CPU harmonize job. The daemon also offers ``dummy_tint``, a method declared only in
+tests/plugins/dummy_method.py: it must appear in the docker with generated widgets and run.  Checks: the new layer (name, position, pixels changed inside
 the selection, transparent outside), the original layers bit-identical, one undo removes the layer.
 The second run hides Krita's system pyzmq/msgpack so the plugin must use the copies install.py vendored.
 Skipped with the reason when the apprig chroot is not available.
@@ -26,13 +27,13 @@ from PIL import Image
 from conftest import REPO
 
 pytestmark = pytest.mark.apprig
-SCRIPT = REPO / "tests" / "plugins" / "krita_harmonize_script.py"
+SCRIPT = REPO / "tests" / "plugins" / "krita_e2e_script.py"
 SIZE = (96, 64)
 OBJECT = [24, 14, 44, 34]          # x, y, w, h of the pasted photo patch
 SELECTION = [28, 18, 36, 26]
-SETTINGS = {"method": "harmonize", "quality": "preview", "iterations": 3, "size": 64, "context": 16,
-            "grow": 2, "feather": 2, "style_source": "below"}
-EXPECTED_NAME = "Harmonize (strength 50%, preview, 3 it)"
+SETTINGS = {"method": "harmonize", "params": {"quality": "preview", "iterations": 3, "size": 64},
+            "sources": {"style": "below"}, "context": 16, "grow": 2, "feather": 2}
+LABEL = "Harmonize Selection"
 DOCS_SCREENSHOT = REPO / "docs" / "images" / "krita_docker.png"
 
 
@@ -49,9 +50,10 @@ def daemon(tmp_path_factory):
     folder = tmp_path_factory.mktemp("daemon")
     endpoint = "ipc://%s/daemon.sock" % folder
     log = folder / "daemon.log"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(test_method_env(), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", endpoint,
-                             "--device", "cpu", "--threads", "1"], stderr=subprocess.PIPE, text=True, env=env)
+                             "--device", "cpu", "--threads", "1", "--test-method", "dummy_method:DUMMY"],
+                            stderr=subprocess.PIPE, text=True, env=env)
     ready = threading.Event()
     lines = []
 
@@ -70,6 +72,17 @@ def daemon(tmp_path_factory):
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def test_method_env():
+    """The environment of a daemon that can import the test-only method (tests/plugins/dummy_method.py)."""
+    paths = [str(Path(__file__).resolve().parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+
+
+def named(name, label=LABEL):
+    """A result layer's name: the method's label, then its basic parameters' values."""
+    return name == label or name.startswith(label + " (")
 
 
 def install_plugin(home, extra=(), full=False):
@@ -155,9 +168,9 @@ def check_result(result, out):
     assert last["mask_source"] == "selection"
     assert last.get("previews_painted", 0) >= 1, "no live preview reached the preview layer: %r" % last
     assert result["returned_after_s"] < 2.0, "the action blocked Krita while the job ran"
-    assert ["Painterly: running Harmonize...", True] in result.get("running_layers", []), \
+    assert ["Painterly: running %s..." % LABEL, True] in result.get("running_layers", []), \
         "no locked preview layer while the job ran: %r" % result.get("running_layers")
-    assert [n[0] for n in result["new_layers"]] == [EXPECTED_NAME], result["new_layers"]
+    assert len(result["new_layers"]) == 1 and named(result["new_layers"][0][0]), result["new_layers"]
     assert result["new_layers"][0][2] is False, "result layer left locked"
     assert result["new_layer_above_object"]
     assert result["new_layer_children"] == [["Painterly mask", "transparencymask"]]
@@ -183,24 +196,29 @@ def check_result(result, out):
 def test_krita_harmonize_selection_end_to_end(apprig, daemon, tmp_path):
     home = apprig.krita_home(tmp_path / "home")
     plugin, stdout = install_plugin(home)
-    assert (plugin / "painterly_client" / "client.py").is_file()
+    assert (plugin / "painterly_client" / "wire" / "client.py").is_file()
+    assert (plugin / "painterly_client" / "plugin_core" / "declarations.py").is_file()
     assert "enable_painterly_krita=true" in (home / ".config" / "kritarc").read_text()
     assert not (plugin / "vendor").exists(), "the chroot's Krita Python has pyzmq: nothing to vendor\n" + stdout
 
     shot = tmp_path / "krita_docker.png"
     stylize = {"name": "stylize", "measure": inner(SELECTION),
-               "settings": {"method": "stylize", "style_source": "layer", "style_layer": "Painting"}}
-    result, out, log = run_krita(apprig, tmp_path, home, daemon, screenshot=shot, scenarios=[stylize])
+               "settings": {"method": "masked", "params": {"iterations": 3, "size": 64},
+                            "sources": {"style": "Painting"}}}
+    dummy = {"name": "dummy", "select": SELECTION, "measure": inner(SELECTION),
+             "settings": {"method": "dummy_tint", "params": {"amount": 1.0, "tint": "blue", "invert": False}}}
+    result, out, log = run_krita(apprig, tmp_path, home, daemon, screenshot=shot, scenarios=[stylize, dummy])
     change = check_result(result, out)
     assert "painterly_harmonize_selection" in result["scripts_menu"], result["scripts_menu"]
     styled = result["scenarios"]["stylize"]
     assert styled["last_run"]["state"] == "done", styled
-    assert styled["last_run"]["engine_method"] == "masked"
-    assert styled["last_run"]["layer"] == "Stylize (strength 50%, preview, 3 it)"
+    assert styled["last_run"]["method"] == "masked"
+    assert named(styled["last_run"]["layer"], "Stylize Selection")
     assert styled["mean_change"] > 0.01 and styled["shown_alpha"] > 0.99, styled
     assert styled["unchanged"] == {"Painting": True, "Object": True}
     assert styled["names_after_undo"] == result["names_before"]
     assert result["last_run"]["zmq"] == "system"
+    check_dummy(result)
     assert "Daemon 0.1.0" in result["daemon_label"], result["daemon_label"]
     assert "Done" in result["docker_status"]
     print("job %.1fs, mean change inside %.1f" % (result["job_s"], change))
@@ -217,6 +235,25 @@ def test_krita_harmonize_selection_end_to_end(apprig, daemon, tmp_path):
     kritarc = (home / ".config" / "kritarc").read_text()
     assert "enable_painterly_krita" not in kritarc and "[painterly]" not in kritarc
     assert "enable_apprig_test_driver=true" in kritarc       # the rest of kritarc is kept
+
+
+def check_dummy(result):
+    """dummy_tint, declared only in tests/plugins/dummy_method.py, shows in the docker with widgets
+    generated from its declaration and runs into a new layer with the values set in those widgets."""
+    assert "dummy_tint" in result["methods"] and "harmonize" in result["methods"], result["methods"]
+    panel = result["dummy_panel"]
+    assert panel["label"] == "Dummy Tint" and panel["sources"] == ["style"]
+    assert panel["fields"] == {"amount": "slider", "tint": "combo", "invert": "check", "steps": "spin",
+                               "style_mix": "slider"}, panel
+    assert panel["shown"] == ["amount", "tint", "invert"], panel        # basic shown, advanced folded
+    dummy = result["scenarios"]["dummy"]
+    assert dummy["last_run"]["state"] == "done", dummy
+    assert dummy["last_run"]["layer"] == "Dummy Tint (amount 1, blue, no invert)"
+    assert dummy["last_run"]["params"]["tint"] == "blue" and dummy["last_run"]["params"]["amount"] == 1.0
+    assert dummy["centre_rgba"] == [0, 0, 255, 255], dummy["centre_rgba"]   # pure blue inside the selection
+    assert dummy["unchanged"] == {"Painting": True, "Object": True}
+    assert dummy["names_after_undo"] == [n for n in dummy["names"] if n not in (dummy["last_run"]["layer"],
+                                                                                "Painterly mask")]
 
 
 def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, daemon, tmp_path):
@@ -250,6 +287,8 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
     cancel = cases["cancel"]
     assert cancel["last_run"]["state"] == "cancelled", cancel
     assert cancel["names"] == before and not cancel["busy"]
+    # the job's layer was taken back by Krita's own Undo: no add/remove pair left in the history
+    assert cancel["last_run"]["taken_back"] == "undone", cancel
 
     alpha = cases["no_selection"]
     assert alpha["last_run"]["state"] == "done", alpha
@@ -282,7 +321,7 @@ def test_krita_plugin_uses_vendored_pyzmq_when_krita_python_lacks_it(apprig, dae
 
     empty = cases["empty_selection"]
     assert empty["last_run"]["state"] == "failed", empty
-    assert empty["last_run"]["code"] == "empty_selection" and "selection is empty" in empty["status"], empty
+    assert empty["last_run"]["code"] == "empty_selection" and "does not cover any pixel" in empty["status"], empty
 
     opaque = cases["opaque_no_selection"]
     assert opaque["last_run"]["state"] == "failed" and opaque["last_run"]["code"] == "no_selection", opaque

@@ -1,10 +1,11 @@
-"""Runs INSIDE Krita (apprig_test_driver calls run(ctx)) for tests/test_krita_e2e.py.
+"""Runs INSIDE Krita (apprig_test_driver calls run(ctx)) for tests/plugins/test_krita_e2e.py.
 
 The opened .ora holds the painting and, above it, the active "Object" layer (a pasted photo patch).  It
 selects the object, sets the Painterly docker's widgets, triggers Tools > Scripts > Harmonize Selection,
 keeps Qt's event loop running until the job ends (the plugin works in the background), grabs the docker,
-exports what the host test checks, then undoes once.  Config keys: selection
-[x, y, w, h], endpoint, settings {docker field: value}, out_dir, screenshot (optional path), cancel (bool).
+exports what the host test checks, then undoes once.  Config keys: selection [x, y, w, h], endpoint,
+settings {"method", "params": {name: value}, "sources": {input: "below" | layer name}, and the docker's
+own "context", "grow", "feather"}, out_dir, screenshot (optional path), scenarios (further cases).
 """
 import hashlib
 from array import array
@@ -48,16 +49,33 @@ def save_node(doc, node, path):
 
 
 def set_widgets(docker, settings):
-    """Set the docker's widgets as a user would, then store them."""
-    for key, value in settings.items():
-        widget = getattr(docker, key)
-        if hasattr(widget, "findData") and widget.findData(value) >= 0:
-            widget.setCurrentIndex(widget.findData(value))
-        elif hasattr(widget, "setEditText"):
-            widget.setEditText(value)
-        else:
-            widget.setValue(value)
+    """Set the docker's widgets as a user would (they store themselves)."""
+    if "method" in settings:
+        docker.method.setCurrentIndex(docker.method.findData(settings["method"]))
+    panel = docker.panel()
+    for key in ("context", "grow", "feather"):
+        if key in settings:
+            getattr(docker, key).setValue(settings[key])
+    for name, value in settings.get("params", {}).items():
+        panel.params.fields[name].set(value)
+    for name, value in settings.get("sources", {}).items():
+        picker = panel.sources[name]
+        kind = value if value in ("below", "none") else "layer"
+        picker.kind.setCurrentIndex(picker.kind.findData(kind))
+        if kind == "layer":
+            picker.layer.setEditText(value)
     docker.save()
+
+
+def panel_report(docker, method):
+    """What the docker shows for a method: each parameter's widget kind and whether it is shown."""
+    panel = docker.panel(method)
+    if panel is None:
+        return None
+    return {"label": docker.method.itemText(docker.method.findData(method)),
+            "fields": {n: f.kind for n, f in panel.params.fields.items()},
+            "shown": [n for n, f in panel.params.fields.items() if f.widget.isVisibleTo(panel)],
+            "sources": sorted(panel.sources)}
 
 
 def run(ctx):
@@ -85,7 +103,7 @@ def run(ctx):
     names_before = [n.name() for n in nodes(doc)]
 
     # the docker: set its widgets as a user would
-    from painterly_krita import harmonize
+    from painterly_krita import job
     from painterly_krita.docker import DOCKER_ID
     docker = [d for d in app.dockers() if d.objectName() == DOCKER_ID]
     if not docker:
@@ -94,8 +112,15 @@ def run(ctx):
     docker.show()
     docker.raise_()
     docker.endpoint.setText(cfg["endpoint"])
-    set_widgets(docker, cfg["settings"])
+    docker.save()
     docker.ctl.check_daemon()
+    for _ in range(200):           # the daemon's methods reach the docker
+        pump(0.05)
+        if docker.method.findData("harmonize") >= 0 and docker.ctl.catalog.origin == "daemon":
+            break
+    res["methods"] = [docker.method.itemData(i) for i in range(docker.method.count())]
+    res["dummy_panel"] = panel_report(docker, "dummy_tint")
+    set_widgets(docker, cfg["settings"])
 
     menus = {}
     for top in app.activeWindow().qwindow().menuBar().actions():
@@ -115,9 +140,9 @@ def run(ctx):
         pump(0.3)
         docker.cancel_button.click()
     deadline = time.monotonic() + float(cfg.get("job_timeout", 90))
-    while harmonize.LAST_RUN.get("state") not in ("done", "failed", "cancelled"):
+    while job.LAST_RUN.get("state") not in ("done", "failed", "cancelled"):
         if time.monotonic() > deadline:
-            raise RuntimeError("job did not finish: %r" % harmonize.LAST_RUN)
+            raise RuntimeError("job did not finish: %r" % job.LAST_RUN)
         pump(0.05)
         if "running_layers" not in res and any(n.name().startswith("Painterly: running") for n in nodes(doc)):
             res["running_layers"] = [(n.name(), n.locked()) for n in nodes(doc)]   # the preview layer
@@ -127,7 +152,7 @@ def run(ctx):
         pump(0.1)
         if docker.daemon_label.text().startswith("Daemon 0"):
             break
-    res["last_run"] = dict(harmonize.LAST_RUN)
+    res["last_run"] = dict(job.LAST_RUN)
     res["zmq_file"] = getattr(sys.modules.get("zmq"), "__file__", None)
     res["msgpack_file"] = getattr(sys.modules.get("msgpack"), "__file__", None)
     res["docker_status"] = docker.status.text()
@@ -187,26 +212,29 @@ def run(ctx):
             if not converted or (doc.colorModel(), doc.colorDepth()) != (model, depth):
                 raise RuntimeError("could not convert the test document to %s/%s" % (model, depth))
         docker.endpoint.setText(case.get("endpoint", cfg["endpoint"]))
-        set_widgets(docker, case.get("settings", {}))
-        harmonize.LAST_RUN.clear()
+        set_widgets(docker, dict({"method": cfg["settings"]["method"]}, **case.get("settings", {})))
+        job.LAST_RUN.clear()
         action.trigger()
-        if case.get("cancel"):
-            pump(0.2)
+        if case.get("cancel"):          # once the daemon has taken the job and its layer is there
+            deadline = time.monotonic() + 20
+            while not any(n.name().startswith("Painterly: running") for n in nodes(doc)) \
+                    and time.monotonic() < deadline:
+                pump(0.02)
             docker.cancel_button.click()
         deadline = time.monotonic() + float(cfg.get("job_timeout", 90))
-        while harmonize.LAST_RUN.get("state") not in ("done", "failed", "cancelled"):
+        while job.LAST_RUN.get("state") not in ("done", "failed", "cancelled"):
             if time.monotonic() > deadline:
-                raise RuntimeError("case %s did not finish: %r" % (case["name"], harmonize.LAST_RUN))
+                raise RuntimeError("case %s did not finish: %r" % (case["name"], job.LAST_RUN))
             pump(0.05)
         pump(0.1)
         names = [n.name() for n in nodes(doc)]
         out_case = res["scenarios"][case["name"]] = {
-            "last_run": dict(harmonize.LAST_RUN), "names": names, "busy": docker.ctl.busy(),
+            "last_run": dict(job.LAST_RUN), "names": names, "busy": docker.ctl.busy(),
             "status": docker.status.text(), "color": [doc.colorModel(), doc.colorDepth()]}
         if (doc.colorModel(), doc.colorDepth()) == ("RGBA", "U8"):
             out_case["unchanged"] = {name: digest(n, w, h) == before[name] for name, n in
                                      (("Painting", background), ("Object", obj))}
-        layer = doc.nodeByName(harmonize.LAST_RUN.get("layer") or "-")
+        layer = doc.nodeByName(job.LAST_RUN.get("layer") or "-")
         if layer is not None and case.get("measure"):
             # mean |result - object| over the RGB samples inside the rect, in the layer's own depth
             mx, my, mw, mh = case["measure"]
@@ -222,7 +250,11 @@ def run(ctx):
             shown = array(fmt)
             shown.frombytes(bytes(layer.projectionPixelData(mx, my, mw, mh)))   # through its transparency mask
             out_case["shown_alpha"] = sum(shown[3::4]) / float(len(shown) // 4) / (65535.0 if wide else 255.0)
-        if harmonize.LAST_RUN.get("state") == "done":
+            cx, cy = mx + mw // 2, my + mh // 2
+            centre = array(fmt)
+            centre.frombytes(bytes(layer.pixelData(cx, cy, 1, 1)))
+            out_case["centre_rgba"] = [centre[2], centre[1], centre[0], centre[3]]
+        if job.LAST_RUN.get("state") == "done":
             app.action("edit_undo").trigger()
             doc.waitForDone()
             pump(0.2)

@@ -4,7 +4,7 @@ GIMP's Cancel button on a plug-in's progress bar ends the plug-in process, which
 daemon.  The plug-in starts this script with the job id and writes "done" to its stdin when the job is
 over; end-of-file without "done" means the plug-in is gone, so the job is cancelled here.
 
-    python3 painterly_cancel_watch.py ENDPOINT JOB_ID
+    python3 cancel_watch.py ENDPOINT JOB_ID
 """
 import sys
 
