@@ -41,3 +41,11 @@ DUMMY = Method(
             Param("style_mix", float, 0.0, "how much of the style's mean colour", 0.0, 1.0)),
     run=run_tint,
 )
+
+
+def daemon_env():
+    """The environment of a daemon process that can import this module (``--test-method dummy_method:DUMMY``)."""
+    import os
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))

@@ -18,13 +18,14 @@ import sys
 import threading
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import REPO
+
+import dummy_method
 
 pytestmark = pytest.mark.apprig
 SCRIPT = REPO / "tests" / "plugins" / "krita_e2e_script.py"
@@ -50,7 +51,7 @@ def daemon(tmp_path_factory):
     folder = tmp_path_factory.mktemp("daemon")
     endpoint = "ipc://%s/daemon.sock" % folder
     log = folder / "daemon.log"
-    env = dict(test_method_env(), OMP_NUM_THREADS="1")
+    env = dict(dummy_method.daemon_env(), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", endpoint,
                              "--device", "cpu", "--threads", "1", "--test-method", "dummy_method:DUMMY"],
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -72,12 +73,6 @@ def daemon(tmp_path_factory):
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
-
-
-def test_method_env():
-    """The environment of a daemon that can import the test-only method (tests/plugins/dummy_method.py)."""
-    paths = [str(Path(__file__).resolve().parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
 
 
 def named(name, label=LABEL):
