@@ -43,6 +43,8 @@ class ParamSpec(object):
         self.name, self.type, self.help = name, type, help or ""
         self.min, self.max = min, max
         self.choices = tuple(choices) if choices is not None else None
+        if self.choices is not None and default not in self.choices:
+            self.choices = None   # choices without the default (e.g. no style models installed): free text
         self.group = group if group in GROUPS else "advanced"
         self.default = self.validate(default)
 

@@ -109,4 +109,5 @@ FAST = Method(
               "size (with a mask)", 0.0, 4.0),
     ),
     run=run_fast,
+    label="Fast Style Transfer",
 )

@@ -50,6 +50,8 @@ def test_widget_kinds_follow_the_declaration():
     unbounded = declarations.ParamSpec("weight", "float", 1e-3, min=0.0)
     assert text.widget == "text" and unbounded.widget == "spin" and unbounded.decimals == 3
     assert declarations.ParamSpec("learning_rate", "float", 0.0, min=0.0, max=10.0).step == 0.1
+    nothing_installed = declarations.ParamSpec("model", "str", "starry-night", choices=[])
+    assert nothing_installed.widget == "text" and nothing_installed.validate("my-style.pt") == "my-style.pt"
 
 
 def test_values_are_checked_against_the_declaration():
