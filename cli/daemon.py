@@ -57,6 +57,12 @@ def daemon_config(args):
                         f"authentication; add --auth token (the token is written to "
                         f"{args.token_file or default_token_file()}, "
                         "readable only by you; clients need it)")
+    for spec in args.test_method or ():
+        from painterly.daemon.jobs import import_method
+        try:
+            import_method(spec)
+        except (ImportError, ValueError) as exc:
+            raise UserError(f"--test-method {spec}: {exc}") from None
     limits = dict(protocol.DEFAULT_LIMITS)
     if args.max_pixels:
         limits["max_pixels"] = args.max_pixels

@@ -497,6 +497,21 @@ def test_echo_exists_only_with_allow_test_methods(own_dir):
         daemon.context.term()
 
 
+def test_further_test_methods_come_from_their_declarations(own_dir):
+    from painterly.daemon.config import DaemonConfig
+    from painterly.daemon.jobs import import_method
+    from painterly.daemon.server import Daemon
+    from painterly.engine.methods.gatys import GLOBAL
+    assert import_method("painterly.engine.methods.gatys:GLOBAL") is GLOBAL
+    with pytest.raises(ValueError, match="not a painterly Method"):
+        import_method("painterly.engine.methods.gatys:COMMON_PARAMS")
+    daemon = Daemon(DaemonConfig(results_dir=own_dir, allow_test_methods=True,
+                                 test_methods=("painterly.daemon.jobs:echo_method",)))
+    with pytest.raises(ValueError):                 # a function, not a declaration
+        daemon.load_methods()
+    daemon.context.term()
+
+
 def test_result_files_stay_within_their_disk_budget(own_dir):
     from painterly.daemon.config import DaemonConfig
     from painterly.daemon.jobs import Job
