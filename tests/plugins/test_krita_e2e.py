@@ -53,7 +53,8 @@ def daemon(tmp_path_factory):
     log = folder / "daemon.log"
     env = dict(dummy_method.daemon_env(), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "painterly.cli", "daemon", "--endpoint", endpoint,
-                             "--device", "cpu", "--threads", "1", "--test-method", "dummy_method:DUMMY"],
+                             "--device", "cpu", "--threads", "1", "--test-method", "dummy_method:DUMMY",
+                             "--preview-every", "1"],        # a preview per iteration: these jobs are short
                             stderr=subprocess.PIPE, text=True, env=env)
     ready = threading.Event()
     lines = []
