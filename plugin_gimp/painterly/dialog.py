@@ -16,13 +16,13 @@ def show(procedure, config, method):
     from gi.repository import GimpUi
     GimpUi.init("painterly")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Painterly: " + method.label)
-    dialog.set_ok_label(method.label)
+    dialog.set_ok_label(procedures.labels(method)["ok"])
     for spec in method.params:
         if spec.widget == declarations.SLIDER:
             dialog.get_scale_entry(procedures.argument(spec.name), 1.0)
     basic, advanced = procedures.dialog_arguments(method)
     dialog.fill_box(ADVANCED_BOX, advanced)
-    dialog.get_label(ADVANCED_TITLE, "Advanced", False, False)
+    dialog.get_label(ADVANCED_TITLE, "Advanced", False, False)      # an expander's title needs no mnemonic
     dialog.fill_expander(ADVANCED, ADVANCED_TITLE, False, ADVANCED_BOX)
     dialog.fill(basic + [ADVANCED])
     ok = dialog.run()

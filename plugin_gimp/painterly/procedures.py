@@ -19,6 +19,7 @@ OWN_ARGUMENTS = ("sample-merged", "margin", "endpoint")
 INT_RANGE = (-2 ** 31, 2 ** 31 - 1)
 FLOAT_RANGE = (-sys.float_info.max, sys.float_info.max)
 RW = GObject.ParamFlags.READWRITE
+RESERVED_MNEMONICS = "chr"      # the dialog's own buttons: _Cancel, _Help, _Reset
 
 
 def procedure_name(method_name):
@@ -40,42 +41,67 @@ def choice_nick(value):
     return "".join(c if c.isalnum() else "-" for c in str(value).lower())
 
 
-def add_param(procedure, spec):
+def with_mnemonic(label, used):
+    """``label`` with "_" before its first letter or digit not in ``used`` (GimpUi wants one per widget)."""
+    for index, char in enumerate(label):
+        if char.isalnum() and char.lower() not in used:
+            used.add(char.lower())
+            return label[:index] + "_" + label[index:]
+    return label
+
+
+def labels(method):
+    """The dialog's labels with their mnemonics: {argument name: label}, and the OK button's under "ok"."""
+    used = set(RESERVED_MNEMONICS)
+    out = {"ok": with_mnemonic(method.label, used)}
+    for spec in method.sources:
+        out[source_argument(spec)] = with_mnemonic(spec.label + " layer", used)
+    out["sample-merged"] = with_mnemonic("Sample merged", used)
+    for spec in method.params_in("basic") + method.params_in("advanced"):
+        out[argument(spec.name)] = with_mnemonic(spec.label, used)
+    out["margin"] = with_mnemonic("Context margin", used)
+    out["endpoint"] = with_mnemonic("Daemon address", used)
+    return out
+
+
+def add_param(procedure, spec, label):
     arg, help_text = argument(spec.name), spec.help or spec.label
     if spec.choices is not None:
         choice = Gimp.Choice.new()
         for index, value in enumerate(spec.choices):
             choice.add(choice_nick(value), index, str(value), "")
-        procedure.add_choice_argument(arg, spec.label, help_text, choice, choice_nick(spec.default), RW)
+        procedure.add_choice_argument(arg, label, help_text, choice, choice_nick(spec.default), RW)
     elif spec.type == "bool":
-        procedure.add_boolean_argument(arg, spec.label, help_text, spec.default, RW)
+        procedure.add_boolean_argument(arg, label, help_text, spec.default, RW)
     elif spec.type == "int":
         low = int(spec.min) if spec.min is not None else INT_RANGE[0]
         high = int(spec.max) if spec.max is not None else INT_RANGE[1]
-        procedure.add_int_argument(arg, spec.label, help_text, low, high, spec.default, RW)
+        procedure.add_int_argument(arg, label, help_text, low, high, spec.default, RW)
     elif spec.type == "float":
         low = float(spec.min) if spec.min is not None else FLOAT_RANGE[0]
         high = float(spec.max) if spec.max is not None else FLOAT_RANGE[1]
-        procedure.add_double_argument(arg, spec.label, help_text, low, high, spec.default, RW)
+        procedure.add_double_argument(arg, label, help_text, low, high, spec.default, RW)
     else:
-        procedure.add_string_argument(arg, spec.label, help_text, spec.default, RW)
+        procedure.add_string_argument(arg, label, help_text, spec.default, RW)
 
 
 def add_arguments(procedure, method, default_endpoint):
     """Every argument of ``method``'s procedure."""
+    label = labels(method)
     for spec in method.sources:
-        extra = "" if spec.required else " (optional: none = %s)" % "the method's own default"
-        procedure.add_layer_argument(source_argument(spec), spec.label + " layer", (spec.help or spec.label) + extra,
-                                     True, RW)
+        extra = "" if spec.required else " (optional: none = the method's own default)"
+        procedure.add_layer_argument(source_argument(spec), label[source_argument(spec)],
+                                     (spec.help or spec.label) + extra, True, RW)
     procedure.add_boolean_argument(
-        "sample-merged", "Sample merged", "The %s is what is visible (all layers merged), e.g. an object pasted "
-        "as its own layer over the painting; off: the active layer alone" % method.base.label.lower(), True, RW)
+        "sample-merged", label["sample-merged"], "The %s is what is visible (all layers merged), e.g. an object "
+        "pasted as its own layer over the painting; off: the active layer alone" % method.base.label.lower(),
+        True, RW)
     for spec in method.params:
-        add_param(procedure, spec)
-    procedure.add_int_argument("margin", "Context margin", "Pixels of surroundings sent around the selection "
+        add_param(procedure, spec, label[argument(spec.name)])
+    procedure.add_int_argument("margin", label["margin"], "Pixels of surroundings sent around the selection "
                                "(-1: automatic, half the object's size plus %d)" % geometry.AUTO_MARGIN_EXTRA,
                                geometry.AUTO_MARGIN, 4096, geometry.AUTO_MARGIN, RW)
-    procedure.add_string_argument("endpoint", "Daemon address", "The painterly daemon's endpoint (empty: the "
+    procedure.add_string_argument("endpoint", label["endpoint"], "The painterly daemon's endpoint (empty: the "
                                   "default, %s)" % default_endpoint, "", RW)
 
 
