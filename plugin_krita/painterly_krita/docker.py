@@ -51,7 +51,7 @@ class PainterlyDocker(DockWidget):
         for label, widget in (("grow", self.grow), ("feather", self.feather)):
             edge_row.addWidget(QtWidgets.QLabel(label))
             edge_row.addWidget(widget)
-        edge.addRow("Context", self.context)
+        edge.addRow("Context margin", self.context)
         edge.addRow("Layer mask", edge_row)
         self.endpoint = QtWidgets.QLineEdit()
         self.endpoint.setPlaceholderText(messaging.default_endpoint())
@@ -138,8 +138,18 @@ class PainterlyDocker(DockWidget):
         index = self.method.findData(name) if name else self.method.currentIndex()
         return self.panels.widget(index) if index >= 0 else None
 
-    def method_chosen(self, index):
+    def show_panel(self, index):
+        """Show one method's panel; the others take no room (a stack is as tall as its tallest page)."""
         self.panels.setCurrentIndex(index)
+        ignored = enum(QtWidgets.QSizePolicy, "Policy", "Ignored")
+        preferred = enum(QtWidgets.QSizePolicy, "Policy", "Preferred")
+        for i in range(self.panels.count()):
+            policy = preferred if i == index else ignored
+            self.panels.widget(i).setSizePolicy(policy, policy)
+        self.panels.adjustSize()
+
+    def method_chosen(self, index):
+        self.show_panel(index)
         panel = self.panel()
         self.run_button.setText(panel.method.label if panel else "Run")
         self.save()
@@ -150,7 +160,7 @@ class PainterlyDocker(DockWidget):
         s = settings.load()
         current = self.ctl.catalog.default(s["method"])
         self.method.setCurrentIndex(max(0, self.method.findData(current.name if current else "")))
-        self.panels.setCurrentIndex(self.method.currentIndex())
+        self.show_panel(self.method.currentIndex())
         self.run_button.setText(current.label if current else "Run")
         self.device.setCurrentIndex(max(0, self.device.findData(s["device"])))
         self.endpoint.setText(s["endpoint"])
