@@ -19,7 +19,7 @@ OWN_ARGUMENTS = ("sample-merged", "margin", "endpoint")
 INT_RANGE = (-2 ** 31, 2 ** 31 - 1)
 FLOAT_RANGE = (-sys.float_info.max, sys.float_info.max)
 RW = GObject.ParamFlags.READWRITE
-RESERVED_MNEMONICS = "chr"      # the dialog's own buttons: _Cancel, _Help, _Reset
+RESERVED_MNEMONICS = "chlors"   # the dialog's own buttons: Cancel, Help, Load/Save settings, OK, Reset
 
 
 def procedure_name(method_name):
@@ -41,27 +41,31 @@ def choice_nick(value):
     return "".join(c if c.isalnum() else "-" for c in str(value).lower())
 
 
-def with_mnemonic(label, used):
-    """``label`` with "_" before its first letter or digit not in ``used`` (GimpUi wants one per widget)."""
-    for index, char in enumerate(label):
-        if char.isalnum() and char.lower() not in used:
-            used.add(char.lower())
-            return label[:index] + "_" + label[index:]
-    return label
+def with_mnemonics(texts, reserved):
+    """The texts with "_" before a letter or digit each, none twice and none of ``reserved`` (GimpUi wants
+    one per widget); the texts with the fewest free characters choose first. A text left without a free
+    character keeps none (GIMP then only notes it)."""
+    used, out = set(reserved), list(texts)
+    for index in sorted(range(len(texts)), key=lambda i: len(set(c.lower() for c in texts[i] if c.isalnum()) - used)):
+        text = texts[index]
+        for pos, char in enumerate(text):
+            if char.isalnum() and char.lower() not in used:
+                used.add(char.lower())
+                out[index] = text[:pos] + "_" + text[pos:]
+                break
+    return out
 
 
 def labels(method):
-    """The dialog's labels with their mnemonics: {argument name: label}, and the OK button's under "ok"."""
-    used = set(RESERVED_MNEMONICS)
-    out = {"ok": with_mnemonic(method.label, used)}
-    for spec in method.sources:
-        out[source_argument(spec)] = with_mnemonic(spec.label + " layer", used)
-    out["sample-merged"] = with_mnemonic("Sample merged", used)
+    """The dialog's labels with their mnemonics: {argument name: label}, the OK button's under "ok"."""
+    names = ["ok"] + [source_argument(s) for s in method.sources] + ["sample-merged"]
+    texts = [method.label] + [s.label + " layer" for s in method.sources] + ["Sample merged"]
     for spec in method.params_in("basic") + method.params_in("advanced"):
-        out[argument(spec.name)] = with_mnemonic(spec.label, used)
-    out["margin"] = with_mnemonic("Context margin", used)
-    out["endpoint"] = with_mnemonic("Daemon address", used)
-    return out
+        names.append(argument(spec.name))
+        texts.append(spec.label)
+    names += ["margin", "endpoint"]
+    texts += ["Context margin", "Daemon address"]
+    return dict(zip(names, with_mnemonics(texts, RESERVED_MNEMONICS)))
 
 
 def add_param(procedure, spec, label):
