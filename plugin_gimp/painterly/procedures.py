@@ -105,8 +105,9 @@ def add_arguments(procedure, method, default_endpoint):
     procedure.add_int_argument("margin", label["margin"], "Pixels of surroundings sent around the selection "
                                "(-1: automatic, half the object's size plus %d)" % geometry.AUTO_MARGIN_EXTRA,
                                geometry.AUTO_MARGIN, 4096, geometry.AUTO_MARGIN, RW)
-    procedure.add_string_argument("endpoint", label["endpoint"], "The painterly daemon's endpoint (empty: the "
-                                  "default, %s)" % default_endpoint, "", RW)
+    procedure.add_string_argument("endpoint", label["endpoint"], "The painterly daemon's endpoint (empty: "
+                                  "$PAINTERLY_ENDPOINT, else your own daemon's socket, %s)" % default_endpoint,
+                                  "", RW)
 
 
 def dialog_arguments(method):

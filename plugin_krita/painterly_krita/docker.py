@@ -54,8 +54,9 @@ class PainterlyDocker(DockWidget):
         edge.addRow("Context margin", self.context)
         edge.addRow("Layer mask", edge_row)
         self.endpoint = QtWidgets.QLineEdit()
-        self.endpoint.setPlaceholderText(messaging.default_endpoint())
-        self.endpoint.setToolTip("The daemon's address; empty: the default (%s)" % messaging.default_endpoint())
+        self.endpoint.setPlaceholderText("your own daemon (default)")
+        self.endpoint.setToolTip("The daemon's address; empty: $PAINTERLY_ENDPOINT, else your own daemon's socket "
+                                 "(%s)" % messaging.default_endpoint())
         edge.addRow("Daemon", self.endpoint)
         self.device = QtWidgets.QComboBox()
         for name in settings.DEVICES:

@@ -43,7 +43,8 @@ class InProcessDaemon(object):
     def __init__(self, results_dir):
         from painterly.daemon.config import DaemonConfig
         from painterly.daemon.server import Daemon
-        self.daemon = Daemon(DaemonConfig(endpoint="tcp://127.0.0.1:*", devices=("cpu",), results_dir=results_dir,
+        self.daemon = Daemon(DaemonConfig(endpoint="ipc://%s/daemon.sock" % results_dir, devices=("cpu",),
+                                          results_dir=results_dir,
                                           allow_test_methods=True, test_methods=("dummy_method:DUMMY",),
                                           preview_every=1))
         ready = threading.Event()
