@@ -272,7 +272,7 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
     save("post", torch.from_numpy(work).permute(2, 0, 1)[None])
     region_rgb = croplib.upsample_region(to_tensor(work), plan.region)
     original = inputs["composite"]
-    keep = 1.0 if mode == "luminance" else params["color"]
+    keep = 1.0 if mode == "luminance" else params["object_color"]
     if keep > 0:        # the object's own chroma back, all of it or part
         region_rgb = color.restore_chroma(region_rgb, original[rs], keep)
     rgb, alpha = croplib.paste_back(original, region_rgb, region_alpha, plan.region)
@@ -297,7 +297,7 @@ HARMONIZE = Method(
         Param("keep_colors", str, "off", "keep the object's colours: off, luminance (painted in the painting's "
               "strokes and tones, its own hue and saturation kept) or histogram (the painting recoloured to the "
               "object's colours first)", choices=color.KEEP_COLORS, group="basic"),
-        Param("color", float, 0.0, "how much of the object's own colour to keep, 0 (the painting's) .. 1 "
+        Param("object_color", float, 0.0, "how much of the object's own colour to keep, 0 (the painting's) .. 1 "
               "(its own; always 1 with keep_colors luminance)", 0.0, 1.0, group="basic"),
         Param("budget", float, 0.0, "time budget in seconds: working size and iterations are chosen to fit "
               f"it on this machine (0 = {PREVIEW_BUDGET:g} s for preview, {FINAL_BUDGET:g} s for final)",

@@ -43,16 +43,23 @@ def choice_nick(value):
 
 def with_mnemonics(texts, reserved):
     """The texts with "_" before a letter or digit each, none twice and none of ``reserved`` (GimpUi wants
-    one per widget); the texts with the fewest free characters choose first. A text left without a free
-    character keeps none (GIMP then only notes it)."""
-    used, out = set(reserved), list(texts)
-    for index in sorted(range(len(texts)), key=lambda i: len(set(c.lower() for c in texts[i] if c.isalnum()) - used)):
+    one per widget); the text with the fewest free characters left chooses next. A text without a free
+    character shares one."""
+    used, out, left = set(reserved), list(texts), list(range(len(texts)))
+
+    def free(i):
+        return set(c.lower() for c in texts[i] if c.isalnum()) - used
+
+    while left:   # the text with the fewest free characters now chooses next
+        index = min(left, key=lambda i: len(free(i)))
+        left.remove(index)
         text = texts[index]
-        for pos, char in enumerate(text):
-            if char.isalnum() and char.lower() not in used:
-                used.add(char.lower())
-                out[index] = text[:pos] + "_" + text[pos:]
-                break
+        spare = [p for p, c in enumerate(text) if c.isalnum() and c.lower() not in used]
+        # none free: share a letter (GTK cycles between widgets with the same one) rather than have none
+        pos = spare[0] if spare else next((p for p, c in enumerate(text) if c.isalnum()), None)
+        if pos is not None:
+            used.add(text[pos].lower())
+            out[index] = text[:pos] + "_" + text[pos:]
     return out
 
 

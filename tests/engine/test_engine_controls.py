@@ -103,7 +103,7 @@ def test_harmonize_keeps_the_objects_colours_on_request(images):
     mask[30:50, 35:60] = 1.0
     inside = mask > 0
     runs = {}
-    for name, extra in {"off": {}, "luminance": {"keep_colors": "luminance"}, "half": {"color": 0.5}}.items():
+    for name, extra in {"off": {}, "luminance": {"keep_colors": "luminance"}, "half": {"object_color": 0.5}}.items():
         params = dict(quality="preview", iterations=6, network="vgg16", **extra)
         runs[name] = engine.run("harmonize", {"composite": composite, "mask": mask}, params)
     drift = {name: np.abs(chroma(out) - chroma(composite))[inside].mean() for name, out in runs.items()}
