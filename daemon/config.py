@@ -30,3 +30,12 @@ class DaemonConfig:
     disk_results_bytes: int = 4 * 1024 * 1024 * 1024  # oldest result files go first beyond this
     preview_every: int = 5                 # default iterations between preview images
     limits: dict = field(default_factory=lambda: dict(protocol.DEFAULT_LIMITS))
+    cluster: str | None = None              # a Dask scheduler address: jobs run there (the dask backend)
+    tls_dir: Path | None = None             # certificates of ``painterly cluster-certs`` for a tls:// cluster
+
+    def cluster_security(self):
+        """Dask's TLS settings for the daemon's connection to the cluster (None without ``tls_dir``)."""
+        if self.tls_dir is None:
+            return None
+        from .certs import security
+        return security(self.tls_dir, "client")

@@ -1,4 +1,4 @@
-"""Jobs and the queue the workers take them from.
+"""Jobs, what the daemon admits, and the queue the local backend's workers take jobs from.
 
 The queue's lock also guards each job's cancel token: a worker takes a job and makes its token under the
 lock, and a cancel either removes the job from the queue or sets its token under the same lock, so a
@@ -16,11 +16,12 @@ from painterly.wire.protocol import ProtocolError
 
 
 class Job:
-    def __init__(self, job_id, method, params, images, preview_every):
+    def __init__(self, job_id, method, params, images, preview_every, created=None):
         self.id, self.method, self.params, self.images = job_id, method, params, images
         self.preview_every = preview_every
+        self.owner = None                   # who submitted it (kept in the journal with the job)
         self.state = "queued"
-        self.created, self.started, self.finished = time.time(), None, None
+        self.created, self.started, self.finished = created or time.time(), None, None
         self.iteration, self.total, self.stage = 0, 0, ""
         self.error_code = self.error_message = None
         self.cancel = None                  # engine CancelToken, made by the worker
@@ -30,7 +31,7 @@ class Job:
         self.result_bytes = 0
         self.result_path: Path | None = None
         self.device = None
-        self.held_bytes = 0                 # input pixel bytes counted by the queue until the job ends
+        self.held_bytes = 0                 # input pixel bytes counted by the admission until the job ends
 
     def status(self, position=None) -> dict:
         out = {"id": self.id, "method": self.method, "state": self.state, "iteration": self.iteration,
@@ -43,44 +44,56 @@ class Job:
         return out
 
 
-class JobQueue:
-    """Jobs waiting for a worker, first in first out: at most ``max_jobs`` waiting, and at most ``max_bytes``
-    of input pixels held by the jobs waiting or running (a job's bytes count until :meth:`release`)."""
+class Admission:
+    """What the daemon accepts, whichever backend runs the jobs: at most ``max_jobs`` waiting for a device,
+    and at most ``max_bytes`` of input pixels held by the jobs waiting or running (a job's bytes count until
+    :meth:`release`). Used by the socket loop only."""
 
     def __init__(self, max_jobs: int, max_bytes: int):
         self.max_jobs, self.max_bytes = max_jobs, max_bytes
+        self.held_bytes = 0
+
+    def admit(self, job: Job, waiting: int):
+        """Count ``job`` in, or refuse it with QUEUE_FULL."""
+        nbytes = sum(image.nbytes for image in job.images.values())
+        if waiting >= self.max_jobs:
+            raise ProtocolError(protocol.QUEUE_FULL, f"the daemon's queue is full ({waiting} jobs waiting); "
+                                "try again later")
+        if self.held_bytes + nbytes > self.max_bytes:
+            raise ProtocolError(protocol.QUEUE_FULL, f"the daemon's queue is full: its jobs hold "
+                                f"{self.held_bytes / 2**20:.0f} MiB of images and this job's "
+                                f"{nbytes / 2**20:.0f} MiB would pass its limit of {self.max_bytes / 2**20:.0f} "
+                                "MiB; try again later")
+        self.hold(job)
+
+    def hold(self, job: Job):
+        """Count a job in without asking (one admitted by an earlier run of the daemon)."""
+        job.held_bytes = sum(image.nbytes for image in job.images.values())
+        self.held_bytes += job.held_bytes
+
+    def release(self, job: Job):
+        """The job finished: its input pixels no longer count."""
+        self.held_bytes -= job.held_bytes
+        job.held_bytes = 0
+
+
+class JobQueue:
+    """Jobs waiting for a worker, first in first out (the daemon decides what it admits)."""
+
+    def __init__(self):
         self._jobs: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self.open = True
-        self.held_bytes = 0
 
     def __len__(self):
         return len(self._jobs)
 
-    def push(self, make_job, nbytes: int) -> tuple[Job, int]:
-        """Queue the job ``make_job()`` returns, holding ``nbytes`` of pixels, unless the queue is full;
-        returns it and its position."""
+    def push(self, job) -> int:
+        """Queue ``job``; returns its position."""
         with self._cond:
-            if len(self._jobs) >= self.max_jobs:
-                raise ProtocolError(protocol.QUEUE_FULL, f"the daemon's queue is full ({len(self._jobs)} jobs "
-                                    "waiting); try again later")
-            if self.held_bytes + nbytes > self.max_bytes:
-                raise ProtocolError(protocol.QUEUE_FULL, f"the daemon's queue is full: its jobs hold "
-                                    f"{self.held_bytes / 2**20:.0f} MiB of images and this job's "
-                                    f"{nbytes / 2**20:.0f} MiB would pass its limit of {self.max_bytes / 2**20:.0f} "
-                                    "MiB; try again later")
-            job = make_job()
-            job.held_bytes = nbytes
-            self.held_bytes += nbytes
             self._jobs.append(job)
             self._cond.notify()
-            return job, len(self._jobs) - 1
-
-    def release(self, job):
-        """The job finished: its input pixels no longer count."""
-        with self._cond:
-            self.held_bytes -= job.held_bytes
-            job.held_bytes = 0
+            return len(self._jobs) - 1
 
     def position(self, job) -> int | None:
         if job.state != "queued":
@@ -122,7 +135,6 @@ class JobQueue:
         with self._cond:
             self.open = False
             self._jobs.clear()
-            self.held_bytes = 0
             self._cond.notify_all()
 
 

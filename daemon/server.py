@@ -1,10 +1,11 @@
 """The painterly daemon's socket loop: a ZeroMQ ROUTER that validates requests, queues jobs, routes
 events and serves results.
 
-The loop never computes: jobs go to the workers (:mod:`.workers`) through the queue (:mod:`.jobs`), whose
-events come back through an :class:`~.events.EventChannel`. Finished results stay in memory (within a
-budget) and on disk (:mod:`.store`) for ``keep_results`` seconds, so a client that disconnected can fetch
-them with ``watch``. Who may connect is settled before a message is read (:mod:`.access`); messages are
+The loop never computes: jobs go to a backend (:mod:`.backend`: this process's devices, or a Dask
+cluster), whose events come back through an :class:`~.events.EventChannel`. Every admitted job is in the
+journal (:mod:`.journal`) with its inputs until it finished, so a restarted daemon runs it again. Finished
+results stay in memory (within a budget) and on disk (:mod:`.store`) for ``keep_results`` seconds, so a
+client that disconnected can fetch them with ``watch``. Who may connect is settled before a message is read (:mod:`.access`); messages are
 read and sent within memory bounds (:mod:`.transport`).
 """
 from __future__ import annotations
@@ -28,12 +29,13 @@ from painterly.wire.protocol import ProtocolError
 from painterly.wire.validate import parse_request
 
 from .access import EndpointLock, UserGate, prepare_ipc
+from .backend import load_methods, make_backend
 from .config import VERSION, DaemonConfig, default_results_dir
 from .events import EventChannel
-from .jobs import Job, JobQueue, check_inputs, echo_method, import_method
-from .store import ResultStore, ResultWriter
+from .jobs import Admission, Job, check_inputs
+from .journal import JobJournal
+from .store import ResultStore, ResultWriter, StoreFull
 from .transport import Outbox, Receiver
-from .workers import LocalWorkers
 
 log = logging.getLogger("painterly.daemon")
 
@@ -46,47 +48,26 @@ class Daemon:
         self.config = config
         self.limits = config.limits
         self.jobs: dict[str, Job] = {}
-        self.queue = JobQueue(self.limits["max_queue"], self.limits["max_queue_bytes"])
+        self.admission = Admission(self.limits["max_queue"], self.limits["max_queue_bytes"])
         self.context = zmq.Context()
         self.running = False
         self.methods = {}
         self.method_descriptions = []
-        self.worker_devices: list[str] = []
+        self.backend = None
         self.started = time.time()
         self.memory_results = collections.OrderedDict()   # job id -> bytes held in memory
         self.store = ResultStore(config.results_dir or default_results_dir(), config.disk_results_bytes,
                                  config.keep_results, fix_mode=config.results_dir is None)
         self.results_dir = self.store.folder
+        self.journal = JobJournal(self.store)
         self.endpoint = config.endpoint
         self.gate = self.lock = None
 
     # --- setup -------------------------------------------------------------------------------------
 
     def load_methods(self):
-        from painterly import engine
-        for name in engine.method_names():
-            try:
-                method = engine.get_method(name)
-                self.method_descriptions.append(method.describe())
-                self.methods[name] = method
-            except Exception as exc:  # a method that fails to import must not take the daemon down
-                log.warning("method %s unavailable: %s", name, exc)
-        if self.config.allow_test_methods:
-            for method in [echo_method()] + [import_method(spec) for spec in self.config.test_methods]:
-                self.methods[method.name] = method
-                self.method_descriptions.append(method.describe())
-
-    def resolve_devices(self):
-        from painterly.engine.device import available_devices, select_device
-        names = []
-        for name in self.config.devices:
-            if name == "auto":
-                found = available_devices()
-                gpus = [d for d in found if d != "cpu"]
-                names += gpus or ["cpu"]
-            else:
-                names.append(str(select_device(name)))
-        return list(dict.fromkeys(names))
+        self.methods = load_methods(self.config.allow_test_methods, self.config.test_methods)
+        self.method_descriptions = [method.describe() for method in self.methods.values()]
 
     def claim_endpoint(self):
         """An ipc socket's folder must be the user's own, and one daemon only may serve the socket."""
@@ -136,16 +117,24 @@ class Daemon:
         if self.config.threads:
             import torch
             torch.set_num_threads(self.config.threads)
-        self.worker_devices = self.resolve_devices()
         self.store.open()
+        name = self.journal.open()
         self.bind()
         self.events = EventChannel(self.context)
         self.running = True
         self.writer = ResultWriter(self.store, self.events)
         self.writer.start()
-        self.workers = LocalWorkers(self.worker_devices, self.queue, self.methods, self.events,
-                                    half=self.config.half, on_result=self.writer.put)
-        self.workers.start()
+        self.backend = make_backend(self.config, self.methods, self.events, name)
+        self.backend.start()
+        self.recover()
+
+    def recover(self):
+        """Run again the jobs an earlier run of the daemon admitted but did not finish."""
+        for job in self.journal.unfinished(self.methods):
+            self.jobs[job.id] = job
+            self.admission.hold(job)
+            self.backend.submit(job)
+            log.info("job %s queued again: %s (admitted by an earlier run)", job.id, job.method)
 
     # --- socket loop --------------------------------------------------------------------------------
 
@@ -156,7 +145,7 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
-        log.info("workers on %s; methods: %s", ", ".join(self.worker_devices), ", ".join(self.methods))
+        log.info("workers on %s; methods: %s", ", ".join(self.backend.devices), ", ".join(self.methods))
         if ready:
             ready(self.endpoint)
         poller = zmq.Poller()
@@ -187,13 +176,11 @@ class Daemon:
             self.stop()
 
     def stop(self):
+        """Stop; unfinished jobs stay in the journal for the next start."""
         self.running = False
-        for job in list(self.jobs.values()):
-            if job.state in ("queued", "running") and job.cancel is not None:
-                job.cancel.cancel()
-        self.queue.close()
+        stopped = self.backend.stop(timeout=5) if self.backend is not None else True
         self.writer.stop()
-        stopped = self.workers.join(timeout=5)
+        self.journal.close()
         self.socket.close(linger=1000)  # the last replies (to shutdown, say) still go out
         self.events.close()
         if self.gate is not None:
@@ -231,7 +218,7 @@ class Daemon:
     def on_handshake(self, identity, header, images):
         self.send(identity, protocol.reply(
             header.get("rid"), protocol=protocol.PROTOCOL_VERSION, version=VERSION,
-            methods=self.method_descriptions, devices=self.worker_devices,
+            methods=self.method_descriptions, devices=self.backend.devices,
             limits={k: self.limits[k] for k in HANDSHAKE_LIMITS}))
 
     def on_shutdown(self, identity, header, images):
@@ -243,7 +230,7 @@ class Daemon:
         job_id = header.get("job")
         if job_id is not None:
             job = self.get_job(job_id)
-            self.send(identity, protocol.reply(header.get("rid"), job=job.status(self.queue.position(job))))
+            self.send(identity, protocol.reply(header.get("rid"), job=job.status(self.backend.position(job))))
             return
         offset = header.get("offset") or 0
         limit = header.get("limit")
@@ -251,9 +238,9 @@ class Daemon:
         page = list(itertools.islice(self.jobs.values(), offset, offset + limit))
         counts = collections.Counter(j.state for j in self.jobs.values())
         self.send(identity, protocol.reply(
-            header.get("rid"), jobs=[j.status(self.queue.position(j)) for j in page], total=len(self.jobs),
+            header.get("rid"), jobs=[j.status(self.backend.position(j)) for j in page], total=len(self.jobs),
             offset=offset, next=offset + limit if offset + limit < len(self.jobs) else None, counts=dict(counts),
-            queue=len(self.queue), workers=self.worker_devices, uptime=time.time() - self.started,
+            queue=self.backend.waiting(), workers=self.backend.devices, uptime=time.time() - self.started,
             pid=os.getpid(), endpoint=self.endpoint))
 
     def on_submit(self, identity, header, images):
@@ -268,18 +255,23 @@ class Daemon:
             raise ProtocolError(protocol.BAD_PARAMS, str(exc))
         check_inputs(method, images)
         preview_every = header.get("preview_every")
-        job, position = self.queue.push(lambda: Job(
-            uuid.uuid4().hex, method.name, params, images,
-            self.config.preview_every if preview_every is None else preview_every),
-            sum(image.nbytes for image in images.values()))
+        job = Job(uuid.uuid4().hex, method.name, params, images,
+                  self.config.preview_every if preview_every is None else preview_every)
+        self.admission.admit(job, self.backend.waiting())
+        try:
+            self.journal.add(job)
+        except StoreFull as exc:
+            self.admission.release(job)
+            raise ProtocolError(protocol.QUEUE_FULL, str(exc))
         self.jobs[job.id] = job
+        position = self.backend.submit(job)
         log.info("job %s queued: %s %s", job.id, job.method,
                  ", ".join(f"{n} {i.width}x{i.height}x{i.channels}@{i.depth}" for n, i in images.items()))
         self.send(identity, protocol.reply(header.get("rid"), job=job.id, state="queued", position=position))
 
     def on_watch(self, identity, header, images):
         job = self.get_job(header["job"])
-        self.send(identity, protocol.reply(header.get("rid"), job=job.status(self.queue.position(job))))
+        self.send(identity, protocol.reply(header.get("rid"), job=job.status(self.backend.position(job))))
         if job.state in protocol.FINAL_STATES:
             self.send_final(job, [identity])
         else:
@@ -287,7 +279,7 @@ class Daemon:
 
     def on_cancel(self, identity, header, images):
         job = self.get_job(header["job"])
-        if job.state not in protocol.FINAL_STATES and self.queue.cancel(job):
+        if job.state not in protocol.FINAL_STATES and self.backend.cancel(job):
             self.finish(job, "cancelled")
         self.send(identity, protocol.reply(header.get("rid"), job=job.status()))
 
@@ -296,7 +288,7 @@ class Daemon:
     def get_job(self, job_id) -> Job:
         job = self.jobs.get(job_id)
         if job is None:
-            job = self.load_stored_job(job_id)
+            job = self.load_stored_job(job_id) or self.journal.final(job_id)
         elif job.state == "done" and job.result is None and not (job.result_path and job.result_path.is_file()):
             del self.jobs[job_id]  # its file was pruned to keep the results folder within its budget
             job = None
@@ -320,7 +312,13 @@ class Daemon:
 
     def handle_worker_events(self):
         for kind, job, header, frames in self.events.pending():
-            if kind == "progress":
+            if kind == "stored":
+                job.result_path = Path(header["path"]) if header["path"] else None
+                self.journal.finish(job)
+                self.trim_memory()
+            elif job.state in protocol.FINAL_STATES:
+                continue  # a late event of a job already finished (e.g. cancelled before it started)
+            elif kind == "progress":
                 job.iteration, job.total, job.stage = header["iteration"], header["total"], header["stage"]
                 for identity in job.watchers:
                     self.send(identity, header, frames, droppable=True)
@@ -328,24 +326,27 @@ class Daemon:
                 job.state, job.started, job.device = "running", time.time(), header["device"]
                 for identity in job.watchers:
                     self.send(identity, protocol.event(job.id, "state", state="running"))
-            elif kind == "stored":
-                job.result_path = Path(header["path"])
-                self.trim_memory()
             else:  # done / failed / cancelled
                 if kind == "done":
                     job.result = (header, frames)
                     job.result_bytes = sum(memoryview(f).nbytes for f in frames)
                     self.memory_results[job.id] = job.result_bytes
+                    self.writer.put(job, header, frames[0])
                 elif kind == "failed":
                     job.error_code, job.error_message = header["code"], header["message"]
+                elif header:
+                    job.iteration = header.get("iteration", job.iteration)
                 self.finish(job, kind)
 
     def finish(self, job, state):
         job.state, job.finished, job.images = state, time.time(), None
-        self.queue.release(job)
+        self.admission.release(job)
         if state == "cancelled":
             job.error_code, job.error_message = protocol.CANCELLED, "The job was cancelled."
-        log.info("job %s %s%s", job.id, state, f": {job.error_message}" if state == "failed" else "")
+        log.info("job %s %s%s", job.id, state, f": {job.error_message}" if state == "failed" else
+                 f" at iteration {job.iteration}" if state == "cancelled" else "")
+        if state != "done":  # a done job is finished in the journal once its result is on disk
+            self.journal.finish(job)
         self.send_final(job, job.watchers)
         job.watchers = set()
 
@@ -396,4 +397,4 @@ class Daemon:
                 del self.jobs[job_id]
                 self.memory_results.pop(job_id, None)
         self.store.expire()
-
+        self.journal.expire(cutoff)

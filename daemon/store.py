@@ -1,15 +1,18 @@
-"""Safe file writing, and the finished results kept on disk so a client that disconnected (or a restarted
-daemon) can still fetch them.
+"""Safe file writing, and the daemon's files: the finished results, so a client that disconnected (or a
+restarted daemon) can still fetch them, and the inputs of unfinished jobs, so a restarted daemon runs them
+again.
 
 :func:`atomic_file` is the one way painterly writes a file: a new file next to the target, created
 exclusively and never through a link, moved over the target only once complete, so a failure or a crash
 leaves the old file as it was and never half a file.
 
-Each result is one file ``<job id>.result`` (<4-byte header length><msgpack done-event header><pixels>,
-mode 0600) in a folder that must be the user's own (mode 0700). A low-priority writer thread copies
-results out a moment after they were sent; the folder stays within a byte budget by deleting the oldest
-other results, a result larger than the whole budget is not stored at all, and files expire after
-``keep`` seconds.
+The daemon's files share one layout (:meth:`ResultStore.write_frames`): <4-byte header length><msgpack
+header><frames>, mode 0600, in a folder that must be the user's own (mode 0700). ``<job id>.result``
+holds the done-event header and the result's pixels; ``<job id>.inputs`` a map of image descriptors and
+each image's pixels in turn. A low-priority writer thread copies results out a moment after they were
+sent. Results and inputs share one byte budget: the oldest other results go first, a result larger than
+the whole budget is not stored at all, a job whose inputs would not fit is refused, and results expire
+after ``keep`` seconds.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import zmq
 
 from painterly.wire import protocol
 from painterly.wire.endpoints import HAS_OWNERS, private_folder
+from painterly.wire.protocol import ImageBuffer
 
 log = logging.getLogger("painterly.daemon")
 
@@ -73,6 +77,10 @@ def open_own_file(path: Path):
     return os.fdopen(fd, "rb")
 
 
+class StoreFull(OSError):
+    """A job's inputs do not fit in the store's byte budget."""
+
+
 class ResultStore:
     def __init__(self, folder: Path, disk_budget: int, keep: float, fix_mode: bool = False):
         self.folder, self.disk_budget, self.keep = Path(folder), disk_budget, keep
@@ -95,6 +103,11 @@ class ResultStore:
             return None
         path = self.path(job_id)
         self.prune(room=size, keep=path)
+        return self.write_frames(path, packed, frames)
+
+    def write_frames(self, path: Path, header, frames) -> Path:
+        """One file of the store's layout: ``header`` (a map, or already packed) and ``frames``."""
+        packed = header if isinstance(header, bytes) else protocol.pack(header)
         with atomic_file(path, 0o600, durable=False) as f:
             f.write(struct.pack("<I", len(packed)))
             f.write(packed)
@@ -102,13 +115,52 @@ class ResultStore:
                 f.write(frame)
         return path
 
-    def read(self, path: Path):
-        """(done-event header, [pixels]) of a stored result, read once into one buffer."""
+    def read_frames(self, path: Path):
+        """(header, the bytes after it) of a file of the store's layout, read once into one buffer."""
         with open_own_file(path) as f:
             data = f.read()
         (size,) = struct.unpack_from("<I", data)
         header = msgpack.unpackb(data[4:4 + size], raw=False)
-        return header, [memoryview(data)[4 + size:]]
+        return header, memoryview(data)[4 + size:]
+
+    def read(self, path: Path):
+        """(done-event header, [pixels]) of a stored result."""
+        header, rest = self.read_frames(path)
+        return header, [rest]
+
+    # --- inputs of unfinished jobs ---------------------------------------------------------------------
+
+    def inputs_path(self, job_id) -> Path:
+        return self.folder / f"{job_id}.inputs"
+
+    def write_inputs(self, job_id, images: dict) -> Path:
+        """Keep a job's input images until it finished; StoreFull when they do not fit in the budget."""
+        size = sum(image.nbytes for image in images.values())
+        self.prune(room=size)
+        if self.inputs_bytes() + size > self.disk_budget:
+            raise StoreFull(f"the daemon's disk budget ({self.disk_budget / 2**20:.0f} MiB) is taken by the jobs "
+                            "already waiting; try again later")
+        header = {"images": {name: image.descriptor(index) for index, (name, image) in enumerate(images.items())}}
+        return self.write_frames(self.inputs_path(job_id), header, [image.data for image in images.values()])
+
+    def read_inputs(self, job_id) -> dict:
+        """The input images of an unfinished job: {name: ImageBuffer} over the file's bytes."""
+        header, rest = self.read_frames(self.inputs_path(job_id))
+        images, offset = {}, 0
+        for name, desc in sorted(header["images"].items(), key=lambda item: item[1]["frame"]):
+            image = ImageBuffer(desc["width"], desc["height"], desc["channels"], desc["depth"], b"",
+                                desc.get("x", 0), desc.get("y", 0))
+            image.data = rest[offset:offset + image.nbytes]
+            images[name] = image.check(name)
+            offset += image.nbytes
+        return images
+
+    def remove_inputs(self, job_id):
+        with contextlib.suppress(FileNotFoundError):
+            self.inputs_path(job_id).unlink()
+
+    def inputs_bytes(self) -> int:
+        return sum(size for _, size, _ in self._files("*.inputs"))
 
     def read_header(self, path: Path) -> dict:
         with open_own_file(path) as f:
@@ -143,10 +195,10 @@ class ResultStore:
         return files
 
     def prune(self, room=0, keep=None):
-        """Delete the oldest result files (never ``keep``) until the folder holds at most the budget less
-        ``room`` bytes."""
+        """Delete the oldest result files (never ``keep``, never inputs) until the folder holds at most the
+        budget less ``room`` bytes."""
         files = [f for f in self._files() if f[2] != keep]
-        total = sum(size for _, size, _ in files)
+        total = sum(size for _, size, _ in files) + self.inputs_bytes()
         for _, size, path in sorted(files):
             if total + room <= self.disk_budget:
                 break
@@ -165,7 +217,8 @@ class ResultStore:
 class ResultWriter:
     """Writes finished results to disk off the workers, so the next job starts at once. The thread runs
     at the lowest CPU priority and a moment after the result went out, so that disk copies do not slow
-    down sending results to clients. Reports ("stored", job, {"path"}) through ``events``."""
+    down sending results to clients. Reports ("stored", job, {"path"}) through ``events`` (path None when
+    the result could not be kept)."""
 
     def __init__(self, store: ResultStore, events):
         self.store, self.events = store, events
@@ -203,8 +256,8 @@ class ResultWriter:
                     path = self.store.write(job.id, header, [data])
                 except OSError as exc:
                     log.warning("could not store the result of job %s: %s", job.id, exc)
-                    continue
-                if path is not None and send is not None:
+                    path = None
+                if send is not None:
                     try:
                         send("stored", job, {"path": path})
                     except zmq.ZMQError:  # the daemon is stopping: keep storing what is left, quietly

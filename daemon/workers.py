@@ -1,6 +1,6 @@
-"""The engine workers: one thread per device takes jobs from the queue, runs the engine and reports
-progress, the result or the failure as events. Every failure becomes a sentence for the user; a bug in a
-job never takes the daemon down."""
+"""Running jobs: :func:`execute` runs one job on one device and turns every outcome into an event (used by
+both backends), and :class:`LocalBackend` computes jobs in this process, one thread per device. Every
+failure becomes a sentence for the user; a bug in a job never takes the daemon down."""
 from __future__ import annotations
 
 import logging
@@ -11,18 +11,20 @@ import traceback
 from painterly.wire import protocol
 
 from . import buffers
+from .jobs import JobQueue
 
 log = logging.getLogger("painterly.daemon")
 
 
-class LocalWorkers:
-    """Computes jobs in this process, one thread per device."""
+class LocalBackend:
+    """The embedded backend: a queue in this process and one worker thread per device."""
 
-    def __init__(self, devices, jobs, methods: dict, events, half: bool = False, on_result=None):
-        self.devices, self.jobs, self.methods, self.events = list(devices), jobs, methods, events
+    def __init__(self, devices, methods: dict, events, half: bool = False):
+        self.devices, self.methods, self.events = list(devices), methods, events
         self.half = half
-        self.on_result = on_result          # (job, done header, pixels) after each result, e.g. to store it
+        self.queue = JobQueue()
         self.threads: list[threading.Thread] = []
+        self.running: dict[str, object] = {}   # device -> the job it computes
 
     def start(self):
         for device in self.devices:
@@ -30,8 +32,24 @@ class LocalWorkers:
             thread.start()
             self.threads.append(thread)
 
-    def join(self, timeout=5) -> bool:
-        """Wait for the workers to stop (after the queue was closed); True when all did."""
+    def submit(self, job) -> int:
+        return self.queue.push(job)
+
+    def waiting(self) -> int:
+        return len(self.queue)
+
+    def position(self, job) -> int | None:
+        return self.queue.position(job)
+
+    def cancel(self, job) -> bool:
+        return self.queue.cancel(job)
+
+    def stop(self, timeout=5) -> bool:
+        """Drop the waiting jobs, interrupt the running ones and wait for the threads; True when all stopped.
+        The jobs stay in the daemon's journal, so the next start runs them again."""
+        self.queue.close()
+        for job in list(self.running.values()):
+            job.cancel.cancel()
         for thread in self.threads:
             thread.join(timeout=timeout)
         return not any(t.is_alive() for t in self.threads)
@@ -42,50 +60,49 @@ class LocalWorkers:
         emit = self.events.sender()
         try:
             while True:
-                job = self.jobs.take()
+                job = self.queue.take()
                 if job is None:
                     return
+                self.running[device_name] = job
                 emit("running", job, {"device": device_name})
-                self.run_job(job, device, emit)
+                kind, header, frames = execute(job, self.methods[job.method], device, self.half, emit)
+                self.running.pop(device_name, None)
+                emit(kind, job, header, frames)
         finally:
             emit.close()
 
-    def run_job(self, job, device, emit):
-        from painterly import engine
-        start = time.monotonic()
-        method = self.methods[job.method]
-        try:
-            if job.method == "echo":
-                image = run_echo(job, emit)
-            else:
-                image = run_engine(job, method, device, self.half, emit)
-        except engine.Cancelled:
-            emit("cancelled", job)
-            return
-        except (engine.ParameterError, engine.ImageError, engine.MaskError, ValueError) as exc:
-            emit("failed", job, {"code": protocol.BAD_PARAMS, "message": str(exc)})
-            return
-        except engine.MissingWeightsError as exc:
-            emit("failed", job, {"code": protocol.ENGINE, "message": str(exc)})
-            return
-        except MemoryError:
-            emit("failed", job, {"code": protocol.ENGINE, "message": "the daemon ran out of memory on this job; "
-                                 "try a smaller size"})
-            return
-        except Exception as exc:
-            log.error("job %s failed: %s", job.id, traceback.format_exc())
-            message = f"the engine failed: {type(exc).__name__}: {exc}"
-            if "out of memory" in str(exc).lower():
-                message = "the device ran out of memory on this job; try a smaller size or quality 'preview'"
-            emit("failed", job, {"code": protocol.ENGINE, "message": message})
-            return
-        meta = {"method": job.method, "params": job.params, "device": str(device),
-                "compute_seconds": round(time.monotonic() - start, 4),
-                "queued_seconds": round((job.started or time.time()) - job.created, 4)}
-        header = protocol.event(job.id, "done", image=image.descriptor(0), meta=meta)
-        emit("done", job, header, [image.data])
-        if self.on_result is not None:
-            self.on_result(job, header, image.data)
+
+def execute(job, method, device, half, emit):
+    """Run ``job`` (its ``cancel`` token made) on ``device``; progress goes to ``emit`` as it comes.
+
+    Returns the final event: ("done", header, [pixels]), ("failed", {"code", "message"}, []) or
+    ("cancelled", {"iteration"}, [])."""
+    from painterly import engine
+    start = time.monotonic()
+    try:
+        if job.method == "echo":
+            image = run_echo(job, emit)
+        else:
+            image = run_engine(job, method, device, half, emit)
+    except engine.Cancelled:
+        return "cancelled", {"iteration": job.iteration}, []
+    except (engine.ParameterError, engine.ImageError, engine.MaskError, ValueError) as exc:
+        return "failed", {"code": protocol.BAD_PARAMS, "message": str(exc)}, []
+    except engine.MissingWeightsError as exc:
+        return "failed", {"code": protocol.ENGINE, "message": str(exc)}, []
+    except MemoryError:
+        return "failed", {"code": protocol.ENGINE, "message": "the worker ran out of memory on this job; "
+                          "try a smaller size"}, []
+    except Exception as exc:
+        log.error("job %s failed: %s", job.id, traceback.format_exc())
+        message = f"the engine failed: {type(exc).__name__}: {exc}"
+        if "out of memory" in str(exc).lower():
+            message = "the device ran out of memory on this job; try a smaller size or quality 'preview'"
+        return "failed", {"code": protocol.ENGINE, "message": message}, []
+    meta = {"method": job.method, "params": job.params, "device": str(device),
+            "compute_seconds": round(time.monotonic() - start, 4),
+            "queued_seconds": round((job.started or time.time()) - job.created, 4)}
+    return "done", protocol.event(job.id, "done", image=image.descriptor(0), meta=meta), [image.data]
 
 
 def run_engine(job, method, device, half, emit):
@@ -95,6 +112,7 @@ def run_engine(job, method, device, half, emit):
     inputs = {name: buffers.to_input(buf, kinds[name]) for name, buf in job.images.items()}
 
     def progress(p):
+        job.iteration = p.iteration
         header = protocol.event(job.id, "progress", iteration=p.iteration, total=p.total, stage=p.stage,
                                 losses={k: float(v) for k, v in p.losses.items()})
         frames = []
@@ -111,14 +129,12 @@ def run_engine(job, method, device, half, emit):
 
 def run_echo(job, emit):
     """The test method: progress steps with a delay, then the content unchanged."""
-    from painterly.engine import Cancelled
     total = job.params["iterations"]
     for step in range(1, total + 1):
-        if job.cancel.cancelled:
-            raise Cancelled("job cancelled")
+        job.cancel.check()
         time.sleep(job.params["delay"])
+        job.iteration = step
         emit("progress", job, protocol.event(job.id, "progress", iteration=step, total=total,
                                              stage="echo", losses={}))
-    if job.cancel.cancelled:
-        raise Cancelled("job cancelled")
+    job.cancel.check()
     return buffers.echo_result(job.images["content"])
