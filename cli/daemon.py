@@ -72,13 +72,17 @@ def daemon_config(args):
         limits["max_message_bytes"] = int(args.max_message_mb * 1024 * 1024)
     if args.max_queue_mb:
         limits["max_queue_bytes"] = int(args.max_queue_mb * 1024 * 1024)
+    if args.cluster:
+        from .cluster import check_address
+        check_address(args.cluster, args.tls)
     return DaemonConfig(endpoint=args.endpoint, devices=tuple(d.strip() for d in args.device.split(",") if d.strip()),
                         threads=args.threads, half=args.half, token=token,
                         allow_test_methods=args.allow_test_methods or bool(args.test_method),
                         test_methods=tuple(args.test_method or ()), results_dir=args.results_dir,
                         keep_results=args.keep_results, preview_every=args.preview_every, limits=limits,
                         disk_results_bytes=int(args.results_disk_mb * 1024 * 1024),
-                        memory_results_bytes=int(args.results_memory_mb * 1024 * 1024))
+                        memory_results_bytes=int(args.results_memory_mb * 1024 * 1024), cluster=args.cluster,
+                        tls_dir=args.tls)
 
 
 def daemon_run(args) -> int:
@@ -94,11 +98,12 @@ def daemon_run(args) -> int:
                   file=sys.stderr, flush=True)
 
     from painterly.daemon.access import AlreadyRunning
+    from painterly.daemon.cluster import ClusterUnavailable
     try:
         Daemon(daemon_config(args)).serve_forever(ready=ready)
     except zmq_error_types() as exc:
         raise UserError(f"cannot listen on {args.endpoint}: {exc}") from None
-    except (PermissionError, AlreadyRunning) as exc:
+    except (PermissionError, AlreadyRunning, ClusterUnavailable) as exc:
         raise UserError(str(exc)) from None
     return 0
 
@@ -121,6 +126,7 @@ def daemon_detach(args) -> int:
             "--keep-results", str(args.keep_results), "--preview-every", str(args.preview_every),
             "--results-disk-mb", str(args.results_disk_mb), "--results-memory-mb", str(args.results_memory_mb)]
     for flag, value in (("--token-file", args.token_file), ("--results-dir", args.results_dir),
+                        ("--cluster", args.cluster), ("--tls", args.tls),
                         ("--max-pixels", args.max_pixels),
                         ("--max-queue", args.max_queue), ("--max-message-mb", args.max_message_mb),
                         ("--max-queue-mb", args.max_queue_mb)):
@@ -236,7 +242,13 @@ def register(sub) -> None:
     d.add_argument("action", nargs="?", choices=("run", "stop", "status"), default="run")
     add_connection_options(d)
     d.add_argument("--device", default="auto",
-                   help="auto (every GPU, else the CPU), cpu, cuda, cuda:N, mps, or a comma list: one worker each")
+                   help="auto (every GPU, else the CPU), cpu, cuda, cuda:N, mps, or a comma list: one worker each; "
+                        "with --cluster: auto (a GPU when the cluster has one), cuda or cpu")
+    d.add_argument("--cluster", metavar="ADDR",
+                   help="send the jobs to the Dask cluster whose scheduler is ADDR (tcp://HOST:8786, or tls:// "
+                        "with --tls) instead of computing here; see docs/studio.md")
+    d.add_argument("--tls", type=Path, metavar="DIR",
+                   help="the cluster's certificates (painterly cluster-certs DIR) for a tls:// --cluster")
     d.add_argument("--detach", action="store_true", help="run in the background")
     d.add_argument("--log", help="log file (default stderr; with --detach ~/.cache/painterly/daemon.log)")
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (default torch's)")

@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "painterly.cli.weights",
     "painterly.cli.daemon",
     "painterly.cli.submit",
+    "painterly.cli.batch",
+    "painterly.cli.cluster",
     "painterly.cli.demo",
 ]
 

@@ -8,8 +8,9 @@ import sys
 from .progress import ProgressBar
 
 
-def add_method_params(parser: argparse.ArgumentParser, method_name: str, skip=()) -> None:
-    """``--style-weight``-style options for each declared parameter of a method."""
+def add_method_params(parser: argparse.ArgumentParser, method_name: str, skip=(), loose=()) -> None:
+    """``--style-weight``-style options for each declared parameter of a method (those in ``loose`` without
+    their choices: the method that runs checks them)."""
     from painterly.engine import get_method
     groups = {"basic": parser.add_argument_group(f"{method_name} parameters"),
               "advanced": parser.add_argument_group(f"{method_name} advanced parameters")}
@@ -22,7 +23,8 @@ def add_method_params(parser: argparse.ArgumentParser, method_name: str, skip=()
         if param.type is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         else:
-            group.add_argument(flag, type=param.type, choices=param.choices, **kwargs)
+            group.add_argument(flag, type=param.type, choices=None if param.name in loose else param.choices,
+                               **kwargs)
 
 
 def method_params_from_args(args, method_name: str) -> dict:

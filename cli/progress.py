@@ -31,3 +31,38 @@ class ProgressBar:
             self.stream.write(text + "\n")
             self.stream.flush()
             self.last_line = now
+
+
+def clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return (f"{hours}:" if hours else "") + f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+class FolderProgress:
+    """A progress bar over the files of a folder, with the time left estimated from the files done so far."""
+
+    def __init__(self, total: int, stream=None, width: int = 30):
+        self.total, self.width = total, width
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.done = self.failed = 0
+        self.start = self.last_line = time.monotonic()
+
+    def file_finished(self, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += failed
+        now = time.monotonic()
+        elapsed = now - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        text = (f"files [{'#' * int(self.done / max(1, self.total) * self.width):<{self.width}}] {self.done}/"
+                f"{self.total}{f', {self.failed} failed' if self.failed else ''}  {clock(elapsed)} elapsed, "
+                f"{clock(eta)} left")
+        finished = self.done >= self.total
+        if self.tty:
+            self.stream.write("\r" + text + ("\n" if finished else ""))
+            self.stream.flush()
+        elif now - self.last_line > 5 or finished:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self.last_line = now

@@ -35,7 +35,6 @@ def run_remote(endpoint: str, method: str, inputs: dict, params: dict, progress=
     """``engine.run`` through a daemon: the same visible result (H×W×3 float32 composited over the base
     input), computed on the daemon's device."""
     from painterly.engine import get_method
-    from painterly.engine.methods.base import Output
     from painterly.wire.client import Client, DaemonError
 
     from .errors import UserError
@@ -50,8 +49,17 @@ def run_remote(endpoint: str, method: str, inputs: dict, params: dict, progress=
                 raise
     except DaemonError as exc:  # the daemon's sentence, as one line
         raise UserError(str(exc)) from None
-    rgb, alpha = to_float(result.image)
-    base = np.asarray(inputs[get_method(method).base_input])
+    return visible_result(result.image, inputs[get_method(method).base_input])
+
+
+def visible_result(image: ImageBuffer, base) -> np.ndarray:
+    """What ``engine.run`` returns for a job's result layer: H×W×3 float32 composited over the base input
+    (an array, or the ImageBuffer that was sent)."""
+    from painterly.engine.methods.base import Output
+    if isinstance(base, ImageBuffer):
+        base = to_float(base)[0]
+    rgb, alpha = to_float(image)
+    base = np.asarray(base)
     if base.dtype in (np.uint8, np.uint16):
         base = base.astype(np.float32) / SCALE[8 if base.dtype == np.uint8 else 16]
     if alpha is not None and alpha.min() >= 1.0:
