@@ -1,6 +1,6 @@
-"""``painterly batch``: run one method on every image of a folder, on a Dask cluster (an in-process one by
-default) or through a daemon. Outputs already there are skipped, so a run that was stopped picks up where
-it was; a file that fails is named in the summary while the others go on."""
+"""``painterly batch``: run one method on every image of a folder (or every frame of a video), on a Dask
+cluster (an in-process one by default) or through a daemon. Outputs already there are skipped, so a run
+that was stopped picks up where it was; a file that fails is named in the summary while the others go on."""
 from __future__ import annotations
 
 import sys
@@ -12,6 +12,7 @@ from .output import check_folder
 from .progress import FolderProgress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
 ALIASES = {"stylize": ("masked", "global")}   # with masks, without
 
 
@@ -21,6 +22,7 @@ class Item:
     base: Path
     output: Path
     mask: Path | None = None
+    frame: int = 0       # of a video, counted from 1 (0: an image file)
 
 
 def images_in(folder: Path) -> list[Path]:
@@ -37,8 +39,22 @@ def find_mask(item_path: Path, args) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+def is_video(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def frame_items(args) -> list[Item]:
+    """Every frame of the input video, written as OUT_DIR/frame_000001.png..."""
+    from painterly.engine.fast.video import read_frames, video_info
+    count = video_info(args.input_dir)[1] or sum(1 for _ in read_frames(args.input_dir))
+    return [Item(f"frame {n}", args.input_dir, args.output / f"frame_{n:06d}.png", frame=n)
+            for n in range(1, count + 1)]
+
+
 def list_items(args, wants_mask: bool) -> list[Item]:
     """Every image of the input folder (not the masks beside them) with its output and mask."""
+    if is_video(args.input_dir):
+        return frame_items(args)
     files = images_in(args.input_dir)
     if args.mask_suffix:
         files = [p for p in files if not p.stem.endswith(args.mask_suffix)]
@@ -61,7 +77,9 @@ def resolve_method(args):
     except (KeyError, ValueError) as exc:
         raise UserError(str(exc).strip("'\"")) from None
     names = {spec.name: spec for spec in method.inputs}
-    wants_mask = "mask" in names
+    wants_mask = "mask" in names and not is_video(args.input_dir)
+    if "mask" in names and names["mask"].required and is_video(args.input_dir):
+        raise UserError(f"{name} needs a mask per image, and a video has none: use a method without one")
     if wants_mask and names["mask"].required and not (args.mask_dir or args.mask_suffix):
         raise UserError(f"{name} needs a mask per image: give --mask-dir DIR or --mask-suffix SUFFIX")
     if "style" in names and names["style"].required and args.style is None:
@@ -87,14 +105,15 @@ def method_params(args, method) -> dict:
     return params
 
 
-def load_inputs(item: Item, method, style, soft_mask: bool) -> dict:
+def load_inputs(item: Item, method, style, soft_mask: bool, frames=None) -> dict:
+    """The job's input buffers: the image file (or the video frame, from ``frames``), its mask, the style."""
     from painterly.daemon.buffers import from_uint, quantize
     from painterly.engine import load_mask
 
     from .remote import load_file
-    base = load_file(item.base, "rgb")
+    base = from_uint(quantize(frames.get(item.frame), 8)) if item.frame else load_file(item.base, "rgb")
     images = {method.base_input: base}
-    if any(spec.name == "mask" for spec in method.inputs):
+    if any(spec.name == "mask" for spec in method.inputs) and not item.frame:
         if item.mask is None:
             raise UserError("no mask found for it")
         mask = load_mask(item.mask, size=(base.width, base.height), threshold=None if soft_mask else 0.5)
@@ -102,6 +121,23 @@ def load_inputs(item: Item, method, style, soft_mask: bool) -> dict:
     if style is not None:
         images["style"] = style
     return images
+
+
+class Frames:
+    """The frames of a video read once, in order, as the jobs ask for them."""
+
+    def __init__(self, path: Path):
+        from painterly.engine.fast.video import read_frames
+        self.source, self.index = read_frames(path), 0
+
+    def get(self, number: int):
+        frame = None
+        while self.index < number:
+            frame = next(self.source, None)
+            self.index += 1
+            if frame is None:
+                raise UserError(f"the video ends before frame {number}")
+        return frame
 
 
 def save_output(path: Path, result, base) -> None:
@@ -116,8 +152,8 @@ def save_output(path: Path, result, base) -> None:
 
 def cmd_batch(args) -> int:
     args.input_dir, args.output = Path(args.input_dir), Path(args.output)
-    if not args.input_dir.is_dir():
-        raise UserError(f"{args.input_dir} is not a folder")
+    if not (args.input_dir.is_dir() or is_video(args.input_dir)):
+        raise UserError(f"{args.input_dir} is neither a folder nor a video ({', '.join(VIDEO_SUFFIXES)})")
     if args.output.resolve() == args.input_dir.resolve():
         raise UserError("the output folder must not be the input folder (inputs are never overwritten)")
     method, wants_mask = resolve_method(args)
@@ -147,10 +183,12 @@ def cmd_batch(args) -> int:
         if progress:
             progress.file_finished(failed=True)
 
+    frames = Frames(args.input_dir) if is_video(args.input_dir) else None
+
     def jobs():
         for item in todo:
             try:
-                images = load_inputs(item, method, style, args.soft_mask)
+                images = load_inputs(item, method, style, args.soft_mask, frames)
             except Exception as exc:  # corrupt or unreadable file, missing mask: named in the summary
                 failed(item, str(exc))
                 continue
@@ -212,13 +250,14 @@ def add_every_method_param(parser) -> None:
 def register(sub) -> None:
     p = sub.add_parser(
         "batch", help="run a method on every image of a folder (resumable)",
-        description="Run METHOD on every image of INPUT_DIR and write OUT_DIR/<name>.png. Images whose output "
+        description="Run METHOD on every image of INPUT_DIR (or every frame of a video file, written as "
+                    "frame_000001.png...) and write OUT_DIR/<name>.png. Images whose output "
                     "exists are skipped, so running the command again finishes a stopped run. Jobs run on an "
                     "in-process Dask cluster sized to this machine, on a cluster (--cluster) or a daemon "
                     "(--daemon). Files that fail are listed at the end; the exit status is 1 if any did.",
         epilog="Example: painterly batch harmonize composites/ --mask-suffix _mask -o out/ --quality preview")
     p.add_argument("method", help="harmonize, stylize (masked with masks, else global), global, masked, photo, ...")
-    p.add_argument("input_dir", type=Path, help="folder of images (the method's base input)")
+    p.add_argument("input_dir", type=Path, help="folder of images (the method's base input), or a video file")
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     masks = p.add_mutually_exclusive_group()
     masks.add_argument("--mask-dir", type=Path, help="masks in this folder, same names as the images")

@@ -129,3 +129,26 @@ def test_batch_names_a_corrupt_image_and_a_missing_mask_and_does_the_rest(folder
     assert "cannot" in failed["broken.png"] and "no mask" in failed["c03.png"]
     assert sorted(outputs(folder)) == ["c00.png", "c01.png", "c02.png"]
     assert "Traceback" not in run.stderr
+
+
+def test_batch_on_a_video_writes_one_image_per_frame_and_resumes(folder):
+    import cv2
+    video = folder / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 40))
+    for index in range(5):
+        frame = np.full((40, 48, 3), 40 * index, np.uint8)
+        frame[10:30, 8 + 4 * index: 24 + 4 * index] = (30, 200, 90)
+        writer.write(frame)
+    writer.release()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / "s.png")
+    argv = [sys.executable, "-m", "painterly.cli", "batch", "global", str(video), "--style", str(folder / "s.png"),
+            "-o", str(folder / "out"), "--size", "32", "--iterations", "2", "--network", "vgg16", "--workers", "1"]
+    (folder / "out").mkdir()
+    Image.new("RGB", (48, 40)).save(folder / "out" / "frame_000002.png")  # as if an earlier run wrote it
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "global on 4 of 5 images" in run.stderr and "4 written, 1 already there, 0 failed" in run.stderr
+    assert sorted(outputs(folder)) == [f"frame_{n:06d}.png" for n in range(1, 6)]
+    assert Image.open(folder / "out" / "frame_000003.png").size == (48, 40)
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "all 5 images" in again.stderr, again.stderr

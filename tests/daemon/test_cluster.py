@@ -91,6 +91,19 @@ def test_handshake_lists_the_cluster_workers(cluster, cluster_daemon):
     assert all("CPU 1" in d for d in devices)
 
 
+def test_progress_and_previews_stream_back_from_the_worker(cluster_daemon):
+    images = as_buffers(*masked_inputs(seed=90))
+    events = []
+    with Client(cluster_daemon.endpoint, timeout=30) as c:
+        result = c.run("masked", dict(SMALL_JOB, iterations=6), images, on_progress=events.append)
+    iterations = [e.iteration for e in events]
+    assert iterations == sorted(iterations) and iterations[-1] == 6 and len(iterations) >= 4, iterations
+    assert all(e.total == 6 and "total" in e.losses for e in events)
+    previews = [e.preview for e in events if e.preview is not None]
+    assert previews and all(p.channels == 3 and len(bytes(p.data)) == p.width * p.height * 3 for p in previews)
+    assert result.meta["method"] == "masked"
+
+
 def test_two_clients_ten_jobs_each_are_bit_identical_to_the_in_process_engine(cluster, cluster_daemon):
     jobs = {seed: as_buffers(*masked_inputs(seed=seed)) for seed in range(20)}
     results, devices, errors = {}, {}, []
@@ -144,6 +157,31 @@ def test_cancel_of_a_running_job_stops_it_within_an_iteration_and_its_worker_tak
         assert np.array_equal(layer(result), engine_layer("masked", images, SMALL_JOB))
         c.cancel(second)
         wait_for(lambda: c.status(second)["state"] == "cancelled", 15, "the second cancel")
+
+
+def test_batch_through_the_cluster_daemon_matches_the_in_process_command(cluster_daemon, cluster_dir):
+    from PIL import Image
+
+    from painterly.cli import main as cli
+    folder = cluster_dir / "batch"
+    for sub in ("in", "masks"):
+        (folder / sub).mkdir(parents=True)
+    for seed in range(3):
+        content, style, mask = masked_inputs(seed=seed)
+        Image.fromarray(buffers.quantize(content, 8)).save(folder / "in" / f"c{seed}.png")
+        Image.fromarray(buffers.quantize(mask, 8)).save(folder / "masks" / f"c{seed}.png")
+    Image.fromarray(buffers.quantize(style, 8)).save(folder / "style.png")
+    params = ["--size", "32", "--iterations", "3", "--network", "vgg16", "--quiet"]
+    common = ["--mask-dir", str(folder / "masks"), "--style", str(folder / "style.png"), *params]
+    assert cli.main(["batch", "masked", str(folder / "in"), "-o", str(folder / "out"), "--daemon",
+                     cluster_daemon.endpoint, *common]) == 0
+    for seed in range(3):
+        local = folder / f"local{seed}.png"
+        assert cli.main(["stylize", str(folder / "in" / f"c{seed}.png"), str(folder / "style.png"), "--mask",
+                         str(folder / "masks" / f"c{seed}.png"), "-o", str(local), "--device", "cpu", *params]) == 0
+        got = np.asarray(Image.open(folder / "out" / f"c{seed}.png")).astype(int)
+        want = np.asarray(Image.open(local)).astype(int)
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1, seed
 
 
 def test_a_worker_killed_mid_job_the_job_completes_on_another(cluster, cluster_daemon):
