@@ -17,7 +17,7 @@ from cluster_processes import SchedulerProcess, WorkerProcess
 from daemon_process import DaemonProcess
 from sample_jobs import SMALL_JOB, as_buffers, engine_layer, masked_inputs
 
-LONG_JOB = dict(SMALL_JOB, size=64, iterations=400)   # stopped by cancel long before its end
+LONG_JOB = dict(SMALL_JOB, size=128, iterations=400)  # stopped by cancel long before its end
 
 
 class Cluster:
@@ -134,7 +134,7 @@ def test_two_clients_ten_jobs_each_are_bit_identical_to_the_in_process_engine(cl
 
 def test_cancel_of_a_running_job_stops_it_within_an_iteration_and_its_worker_takes_the_next(
         cluster, cluster_daemon):
-    images = as_buffers(*masked_inputs(seed=40, size=64))
+    images = as_buffers(*masked_inputs(seed=40, size=128))
     with Client(cluster_daemon.endpoint, timeout=30) as c:
         first, second = (c.submit("masked", LONG_JOB, images) for _ in range(2))
         wait_for(lambda: all(c.status(j)["state"] == "running" for j in (first, second)), 120, "two running jobs")
