@@ -40,10 +40,11 @@ class Cluster:
     def restart_scheduler(self):
         """Kill the scheduler and start it again on its address; the workers join it again."""
         port = int(self.scheduler.address.rsplit(":", 1)[1])
+        joined = [len(re.findall(worker.ready_pattern, worker.output())) for worker in self.workers]
         self.scheduler.kill()
         self.scheduler = SchedulerProcess(self.folder, port=port)
-        for worker in self.workers:
-            worker.wait_ready(times=len(re.findall(worker.ready_pattern, worker.output())) + 1)
+        for worker, times in zip(self.workers, joined):
+            worker.wait_ready(times=times + 1)
 
     def stop(self):
         for process in self.workers + [self.scheduler]:
@@ -204,7 +205,7 @@ def test_a_worker_killed_mid_job_the_job_completes_on_another(cluster, cluster_d
 def test_daemon_killed_with_five_queued_and_one_running_then_restarted_finishes_all(cluster, cluster_daemon,
                                                                                    cluster_dir):
     folder = cluster_dir / "durable"
-    folder.mkdir()
+    folder.mkdir(mode=0o700)  # the daemon's socket folder: the user's own
     endpoint = f"ipc://{folder}/durable.sock"
     address = cluster.scheduler.address
     daemon = DaemonProcess(folder, "--cluster", address, endpoint=endpoint)
