@@ -7,7 +7,7 @@
    path (scheduler, daemon, serialisation, one worker process's GIL) is a bottleneck.
 
 Every process (scheduler, workers, daemon) is started here and stopped by its PID at the end.
-Usage: python bench/bench_cluster.py [--repeat 3] [--size 160] [--iterations 60] [--jobs 8]
+Usage: python bench/bench_cluster.py [--repeat 3] [--size 160] [--iterations 60] [--jobs 12]
 """
 from __future__ import annotations
 
@@ -156,9 +156,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--size", type=int, default=160, help="side of the ~10 s job's images")
     parser.add_argument("--iterations", type=int, default=60, help="iterations of the ~10 s job")
-    parser.add_argument("--jobs", type=int, default=8, help="jobs of the throughput runs")
+    parser.add_argument("--jobs", type=int, default=12, help="jobs of the throughput runs")
     parser.add_argument("--job-size", type=int, default=96, help="side of the throughput jobs' images")
-    parser.add_argument("--job-iterations", type=int, default=20)
+    parser.add_argument("--job-iterations", type=int, default=30)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="painterly-bench-cluster-"))
     try:

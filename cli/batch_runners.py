@@ -51,7 +51,9 @@ class DaskRunner:
                                         processes=True, dashboard_address="127.0.0.1:0",
                                         silence_logs=logging.ERROR)
             self.client = Client(self.cluster, set_as_default=False)
-            self.client.register_plugin(PainterlyWorker(gpus=resources.get("GPU", 0), threads=torch_threads))
+            # Weights load with the first job that needs them: a batch uses one network, not every one.
+            self.client.register_plugin(PainterlyWorker(gpus=resources.get("GPU", 0), threads=torch_threads,
+                                                        warm=False))
         else:
             try:
                 self.client = Client(self.address, security=self.security, timeout=20, set_as_default=False)
