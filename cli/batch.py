@@ -82,12 +82,21 @@ def resolve_method(args):
         raise UserError(f"{name} needs a mask per image, and a video has none: use a method without one")
     if wants_mask and names["mask"].required and not (args.mask_dir or args.mask_suffix):
         raise UserError(f"{name} needs a mask per image: give --mask-dir DIR or --mask-suffix SUFFIX")
-    if "style" in names and names["style"].required and args.style is None:
+    if "style" in names and names["style"].required and not args.style:
         raise UserError(f"{name} needs --style IMAGE")
+    style_names = style_inputs(method)
+    if len(args.style or []) > len(style_names):
+        raise UserError(f"{name} takes at most {len(style_names)} style image(s), got {len(args.style)}")
     unsupplied = [s.name for s in method.inputs if s.required and s.name not in (method.base_input, "mask", "style")]
     if unsupplied:
         raise UserError(f"batch cannot give {name} its input(s) {', '.join(unsupplied)}")
     return method, wants_mask
+
+
+def style_inputs(method) -> list[str]:
+    """The method's style inputs in their declared order (``style``, then further ones mixed with it)."""
+    return [s.name for s in method.inputs if s.kind == "rgb" and s.name.startswith("style") and
+            not s.name.endswith("_seg")]
 
 
 def method_params(args, method) -> dict:
@@ -105,8 +114,8 @@ def method_params(args, method) -> dict:
     return params
 
 
-def load_inputs(item: Item, method, style, soft_mask: bool, frames=None) -> dict:
-    """The job's input buffers: the image file (or the video frame, from ``frames``), its mask, the style."""
+def load_inputs(item: Item, method, styles: dict, soft_mask: bool, frames=None) -> dict:
+    """The job's input buffers: the image file (or the video frame, from ``frames``), its mask, the styles."""
     from painterly.daemon.buffers import from_uint, quantize
     from painterly.engine import load_mask
 
@@ -118,8 +127,7 @@ def load_inputs(item: Item, method, style, soft_mask: bool, frames=None) -> dict
             raise UserError("no mask found for it")
         mask = load_mask(item.mask, size=(base.width, base.height), threshold=None if soft_mask else 0.5)
         images["mask"] = from_uint(quantize(mask, 8))
-    if style is not None:
-        images["style"] = style
+    images.update(styles)
     return images
 
 
@@ -166,10 +174,8 @@ def cmd_batch(args) -> int:
         print(f"all {len(items)} images of {args.input_dir} are already in {args.output}", file=sys.stderr)
         return 0
     check_folder(args.output)
-    style = None
-    if args.style is not None:
-        from .remote import load_file
-        style = load_file(args.style, "rgb")
+    from .remote import load_file
+    styles = {name: load_file(path, "rgb") for name, path in zip(style_inputs(method), args.style or [])}
     skipped = len(items) - len(todo)
     if not args.quiet:
         print(f"{method.name} on {len(todo)} of {len(items)} images in {args.input_dir}"
@@ -188,7 +194,7 @@ def cmd_batch(args) -> int:
     def jobs():
         for item in todo:
             try:
-                images = load_inputs(item, method, style, args.soft_mask, frames)
+                images = load_inputs(item, method, styles, args.soft_mask, frames)
             except Exception as exc:  # corrupt or unreadable file, missing mask: named in the summary
                 failed(item, str(exc))
                 continue
@@ -263,7 +269,8 @@ def register(sub) -> None:
     masks.add_argument("--mask-dir", type=Path, help="masks in this folder, same names as the images")
     masks.add_argument("--mask-suffix", help="masks beside the images: NAME<SUFFIX>.png for NAME.jpg (e.g. _mask)")
     p.add_argument("--soft-mask", action="store_true", help="keep the masks' grey levels instead of thresholding")
-    p.add_argument("--style", type=Path, help="style image for every job (e.g. the painting)")
+    p.add_argument("--style", type=Path, action="append",
+                   help="style image for every job (e.g. the painting); repeat to mix several (--style-blend)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--daemon", metavar="ENDPOINT", help="run through the painterly daemon at ENDPOINT")
     where.add_argument("--cluster", metavar="ADDR", help="run on the Dask cluster whose scheduler is ADDR")
