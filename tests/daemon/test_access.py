@@ -38,7 +38,7 @@ def daemons(user_dir):
     """The user's daemon on the default endpoint, and one on loopback TCP (both start at once)."""
     (user_dir / "ipc").mkdir()
     (user_dir / "tcp").mkdir()
-    ipc = DaemonProcess(user_dir / "ipc", "--results-disk-mb", "24", "--results-memory-mb", "1",
+    ipc = DaemonProcess(user_dir / "ipc", "--results-disk-mb", "160", "--results-memory-mb", "1",
                         "--max-queue-mb", "64", endpoint="default", wait=False)
     tcp = DaemonProcess(user_dir / "tcp", endpoint="tcp://127.0.0.1:%d" % free_port(), wait=False)
     try:
