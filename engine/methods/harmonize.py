@@ -49,6 +49,9 @@ QUALITIES = ("preview", "final")
 BUDGETS = {"preview": PREVIEW_BUDGET, "final": FINAL_BUDGET}
 MAX_CONTEXT_SIDE = 700        # working longest side of the painting context (without --size)
 POST_SHARE = 0.04             # of the budget, kept for post-processing and pasting back
+# Share of the pasted object's own detail finer than the working resolution added back when the result is
+# upsampled to full size (without it a low-resolution result is a blur with a sharp seam).
+DETAIL = 0.5
 
 
 @dataclass
@@ -108,7 +111,8 @@ class Harmonizer:
 
     def shape_term(self, t: StageTensors):
         return [ShapeTerm(t.composite, t.shape_mask, max(0.5, self.size * t.plan.scale / divisor), level,
-                          self.weights["shape"]) for divisor, level in self.weights["shape_levels"]]
+                          self.weights["shape"], self.weights["contrast_level"])
+                for divisor, level in self.weights["shape_levels"]]
 
     def run(self, objective, image, iterations, stage, deadline, fill=False):
         """Optimise; with ``fill``, until ``deadline`` (at most ``iterations``)."""
@@ -165,6 +169,12 @@ class Harmonizer:
                            "refine", fill=True)
         self.save("refine", image)
         return image
+
+
+def fine_detail(image: np.ndarray, plan: croplib.CropPlan) -> np.ndarray:
+    """``image``'s region minus its working-resolution version upsampled: the detail the work cannot hold."""
+    region = image[plan.region_slices()]
+    return region - croplib.upsample_region(croplib.crop_work(image, plan.region, plan.region_work), plan.region)
 
 
 def _scale_for(plan: croplib.CropPlan, pixels: int) -> float:
@@ -271,6 +281,8 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
         work = (1 - params["resynthesis"]) * work + params["resynthesis"] * synth
     save("post", torch.from_numpy(work).permute(2, 0, 1)[None])
     region_rgb = croplib.upsample_region(to_tensor(work), plan.region)
+    if DETAIL > 0 and plan.scale < 1.0:
+        region_rgb = np.clip(region_rgb + DETAIL * fine_detail(composite_np, plan), 0.0, 1.0)
     original = inputs["composite"]
     keep = 1.0 if mode == "luminance" else params["object_color"]
     if keep > 0:        # the object's own chroma back, all of it or part

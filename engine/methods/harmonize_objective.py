@@ -4,8 +4,9 @@
 - style: Gram matrices, feature histograms and the mapped painting features themselves (a patch term)
   of the object's features mapped onto the painting's (harmonize_targets);
 - shape: the object's coarse shape and value pattern, the correlation of its strongly blurred luminance
-  with the pasted object's, held above a level set by the strength (a hinge: nothing happens while the
-  style terms leave the shape alone, and a dissolving object is held at that level);
+  with the pasted object's and that luminance's spread (its contrast), each held above a level set by
+  the strength (hinges: nothing happens while the style terms leave the shape alone, and a dissolving
+  object is held at that level);
 - anchor (refinement stages only): the low frequencies of an earlier, lower-resolution result, so a
   refinement adds detail to the draft instead of changing its decisions;
 - smoothness: a light total variation inside, a stronger one on a ring across the outline on smooth
@@ -58,6 +59,11 @@ SEAM_TV = 10.0
 # full strength for give 1).
 SHAPE_SCALES = ((16.0, 1.0),)
 SHAPE_GIVE = 0.2
+# Contrast: the coarse luminance's spread (same blur and region) is held above
+# 1 − CONTRAST_GIVE·strength² of the pasted object's (0.9 at the default strength, 0.6 at full strength):
+# a correlation alone is blind to an object fading into a ghost of itself, its pattern kept but its
+# values pulled to the painting's around it.
+CONTRAST_GIVE = 0.4
 SHAPE_WEIGHT = 200.0
 # Anchor of a refinement to its draft: mean squared colour difference of the low frequencies, divided by
 # this variance (0.1 apart on average costs ANCHOR_WEIGHT).
@@ -102,6 +108,7 @@ def auto_weights(painting: np.ndarray, strength: float) -> dict:
             "features": FEATURE_SCALE * level * level / 10.0 * factor,
             "shape": SHAPE_WEIGHT if factor > 0 else 0.0,
             "shape_levels": [(divisor, shape_level(strength, give)) for divisor, give in SHAPE_SCALES],
+            "contrast_level": 1.0 - CONTRAST_GIVE * float(np.clip(strength, 0.0, 1.0)) ** 2,
             "anchor": ANCHOR_WEIGHT}
 
 
@@ -125,10 +132,13 @@ def object_size(mask: np.ndarray) -> float:
 
 class ShapeTerm:
     """Correlation, over the object and a band of two blur radii around it, of the blurred luminance of
-    the image and of ``reference`` (the pasted object); the loss is ``weight·max(0, level − corr)²``."""
+    the image and of ``reference`` (the pasted object); the loss is ``weight·max(0, level − corr)²``
+    plus ``weight·max(0, contrast − spread ratio)²`` (the blurred luminance's spread relative to the
+    reference's)."""
 
-    def __init__(self, reference: torch.Tensor, mask: torch.Tensor, sigma: float, level: float, weight: float):
-        self.sigma, self.level, self.weight = sigma, level, weight
+    def __init__(self, reference: torch.Tensor, mask: torch.Tensor, sigma: float, level: float, weight: float,
+                 contrast: float = 0.0):
+        self.sigma, self.level, self.weight, self.contrast = sigma, level, weight, contrast
         inside = mask[0, 0].detach().cpu().numpy() > 0.5
         if not inside.any():
             inside = mask[0, 0].detach().cpu().numpy() > 0
@@ -137,16 +147,20 @@ class ShapeTerm:
         with torch.no_grad():
             ref = gaussian_blur(luminance(reference), sigma)[0, 0][self.region]
             ref = ref - ref.mean()
-            self.reference = ref / ref.norm().clamp_min(1e-8)
+            self.spread = ref.norm().clamp_min(1e-8)
+            self.reference = ref / self.spread
 
-    def correlation(self, image: torch.Tensor) -> torch.Tensor:
+    def correlation(self, image: torch.Tensor):
+        """(correlation, spread ratio) of the image's coarse luminance with the reference's."""
         y = gaussian_blur(luminance(image), self.sigma)[0, 0][self.region]
         y = y - y.mean()
-        return (y * self.reference).sum() / y.norm().clamp_min(1e-8)
+        norm = y.norm().clamp_min(1e-8)
+        return (y * self.reference).sum() / norm, norm / self.spread
 
     def __call__(self, image: torch.Tensor):
-        corr = self.correlation(image)
-        return self.weight * torch.relu(self.level - corr) ** 2, corr
+        corr, ratio = self.correlation(image)
+        loss = torch.relu(self.level - corr) ** 2 + torch.relu(self.contrast - ratio) ** 2
+        return self.weight * loss, corr
 
 
 class AnchorTerm:

@@ -126,3 +126,19 @@ def test_value_keeping_matches_prefer_painting_cells_of_the_objects_value():
         values = (torch.full((1, 1, 3, 3), value), style_values)
         match = int(nearest_patches(content, style, 3, centre, values=values, value_weight=2.0)[centre])
         assert match % 12 in half
+
+
+def test_the_shape_term_holds_a_fading_objects_contrast():
+    """A ghost (the object faded into the painting) keeps its coarse pattern, so the correlation alone does
+    not see it; the term's contrast hinge does, and leaves the paste itself alone."""
+    from painterly.engine.convert import to_tensor
+    from painterly.engine.methods.harmonize_objective import ShapeTerm
+    canvas = painting(96, 128, seed=5)
+    composite, mask = paste_object(canvas, 24, 40, 48)
+    ghost = np.where(mask[..., None] > 0, 0.3 * composite + 0.7 * canvas.mean((0, 1)), composite)
+    term = ShapeTerm(to_tensor(composite), to_tensor(mask), 3.0, 0.9, 1.0, contrast=0.9)
+    paste_loss, paste_corr = term(to_tensor(composite))
+    ghost_loss, ghost_corr = term(to_tensor(ghost.astype(np.float32)))
+    assert float(paste_loss) == pytest.approx(0.0, abs=1e-9) and float(paste_corr) == pytest.approx(1.0, abs=1e-4)
+    assert float(ghost_corr) > 0.9                  # the pattern is still there ...
+    assert float(ghost_loss) > 0.1                  # ... but the contrast is not
