@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_params_from_args,
+                      run_method, write_result)
 from .progress import ProgressBar
 
 
@@ -42,7 +43,7 @@ def _fast_image(args, params) -> int:
     content = load_image(args.input)
     inputs = {"content": content.rgb}
     if args.mask:
-        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=None if args.soft_mask else 0.5)
+        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=mask_threshold(args))
     result = run_method(args, "fast", inputs, params)
     write_result(args, result, content)
     return 0
@@ -113,8 +114,7 @@ def register(sub) -> None:
     p.add_argument("model", nargs="?", help="style model name or file (painterly fast --list)")
     p.add_argument("input", nargs="?", type=Path, help="image to restyle")
     p.add_argument("--list", action="store_true", help="list the installed style models")
-    p.add_argument("--mask", type=Path, help="restyle only inside this mask (grey or alpha image)")
-    p.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
+    add_mask_options(p)
     p.add_argument("--tile", type=int, nargs="?", const=512, metavar="PX",
                    help="process in overlapping tiles of PX working pixels (default 512): for very large images")
     video = p.add_argument_group("video")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_params_from_args,
+                      run_method, write_result)
 from .output import check_folder, check_output, write_image
 from .progress import ProgressBar
 
@@ -17,7 +18,7 @@ def cmd_harmonize(args) -> int:
         check_folder(args.save_passes)
     composite = load_image(args.composite)
     inputs = {"composite": composite.rgb,
-              "mask": load_mask(args.mask, size=composite.size, threshold=None if args.soft_mask else 0.5)}
+              "mask": load_mask(args.mask, size=composite.size, threshold=mask_threshold(args))}
     if args.style is not None:
         style = load_image(args.style)
         if style.size != composite.size:
@@ -49,9 +50,8 @@ def register(sub) -> None:
                                    "Harmonization on a crop around the object). Pixels outside the dilated, "
                                    "feathered mask are copied from COMPOSITE unchanged.")
     p.add_argument("composite", type=Path, help="the painting with the object pasted in")
-    p.add_argument("--mask", type=Path, required=True,
-                   help="the object's mask: a grey image, or an image whose alpha is the object (e.g. its layer)")
-    p.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
+    add_mask_options(p, required=True,
+                     help="the object's mask: a grey image, or an image whose alpha is the object (e.g. its layer)")
     p.add_argument("--style", type=Path, help="the clean painting, same size (default: the composite outside "
                                               "the mask)")
     p.add_argument("--save-passes", metavar="DIR", help="also write pass1.png, pass2.png, refine.png (final) and "

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .progress import ProgressBar
+
+
+MASK_HELP = "restyle only inside this mask (grey or alpha image)"
+
+
+def add_mask_options(parser: argparse.ArgumentParser, required: bool = False, help: str = MASK_HELP) -> None:
+    """``--mask`` and ``--soft-mask``, as every masked command takes them."""
+    parser.add_argument("--mask", type=Path, required=required, help=help)
+    parser.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
+
+
+def mask_threshold(args):
+    """The threshold load_mask applies: none with --soft-mask, else one half."""
+    return None if args.soft_mask else 0.5
 
 
 def add_method_params(parser: argparse.ArgumentParser, method_name: str, skip=(), loose=()) -> None:

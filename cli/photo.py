@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_params_from_args,
+                      run_method, write_result)
 from .output import check_output
 
 
@@ -18,7 +19,7 @@ def cmd_photo(args) -> int:
         inputs["content_seg"] = load_image(args.content_seg).rgb
         inputs["style_seg"] = load_image(args.style_seg).rgb
     if args.mask:
-        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=None if args.soft_mask else 0.5)
+        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=mask_threshold(args))
     result = run_method(args, "photo", inputs, method_params_from_args(args, "photo"))
     write_result(args, result, content)
     return 0
@@ -34,8 +35,7 @@ def register(sub) -> None:
     p.add_argument("--content-seg", type=Path, help="colour-coded label map of CONTENT (blue, green, black, "
                                                     "white, red, yellow, grey, light blue, purple regions)")
     p.add_argument("--style-seg", type=Path, help="colour-coded label map of STYLE (same colours)")
-    p.add_argument("--mask", type=Path, help="restyle only inside this mask (grey or alpha image)")
-    p.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
+    add_mask_options(p)
     add_run_options(p)
     add_method_params(p, "photo")
     p.set_defaults(func=cmd_photo)

@@ -34,7 +34,15 @@ def _decimals(number):
     return len(text.split(".")[1]) if "." in text else 0
 
 
-class ParamSpec(object):
+class Declared(object):
+    """A declared parameter or input: the apps label it from its name."""
+
+    @property
+    def label(self):
+        return label_of(self.name)
+
+
+class ParamSpec(Declared):
     """One declared parameter."""
 
     def __init__(self, name, type, default, help="", min=None, max=None, choices=None, group="advanced"):
@@ -60,10 +68,6 @@ class ParamSpec(object):
 
     def __repr__(self):
         return "ParamSpec(%r, %r, %r)" % (self.name, self.type, self.default)
-
-    @property
-    def label(self):
-        return label_of(self.name)
 
     @property
     def basic(self):
@@ -148,7 +152,7 @@ class ParamSpec(object):
         return "%s %s" % (self.label.lower(), value)
 
 
-class InputSpec(object):
+class InputSpec(Declared):
     """One declared input image. ``region`` "base": it covers the base input's canvas region pixel for
     pixel (masks always do); "whole": any picture will do, e.g. a style painting."""
 
@@ -166,10 +170,6 @@ class InputSpec(object):
 
     def __repr__(self):
         return "InputSpec(%r, %r)" % (self.name, self.kind)
-
-    @property
-    def label(self):
-        return label_of(self.name)
 
     @property
     def is_mask(self):
