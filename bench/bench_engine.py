@@ -56,8 +56,8 @@ def harmonize_objective(network, content, style, dev):
     objective = HarmonyObjective(extractor, content, content, mask, mask, targets,
                                  {layer: targets[layer] for layer in PASS2_HIST_LAYERS}, weights,
                                  {layer: targets[layer] for layer in FEATURE_LAYERS},
-                                 shape=[ShapeTerm(content, mask, 4.0, level, weights["shape"])
-                                        for _, level in weights["shape_levels"]])
+                                 shape=[ShapeTerm(content, mask, 4.0, level, weights["shape"],
+                                                  weights["contrast_level"]) for _, level in weights["shape_levels"]])
     objective.mix_context_grams(style_feats, None, GLOBAL_MIX)
     return extractor, objective
 

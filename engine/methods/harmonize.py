@@ -38,7 +38,8 @@ from ..optimize import ProgressCounter, optimize
 from ..postprocess import chroma_denoise, patch_resynthesis
 from ..pyramid import resize
 from .base import InputSpec, Method, Output, Param, RunContext
-from .harmonize_budget import FINAL_BUDGET, PREVIEW_BUDGET, Stage, draft_seconds, plan_stages, seconds_per_pixel
+from .harmonize_budget import (FINAL_BUDGET, PREVIEW_BUDGET, Stage, draft_seconds, plan_stages, record_speed,
+                               seconds_per_pixel)
 from .harmonize_objective import (ALL_LAYERS, FEATURE_LAYERS, GLOBAL_MIX, PASS2_HIST_LAYERS, AnchorTerm,
                                   HarmonyObjective, ShapeTerm, auto_weights, object_size)
 from .harmonize_targets import luminance, pass1_targets, pass2_targets
@@ -116,11 +117,14 @@ class Harmonizer:
 
     def run(self, objective, image, iterations, stage, deadline, fill=False):
         """Optimise; with ``fill``, until ``deadline`` (at most ``iterations``)."""
+        before, done = time.monotonic(), self.counter.done
         if fill:
-            self.counter.fill = (deadline, time.monotonic(), self.counter.done, self.counter.done + iterations)
+            self.counter.fill = (deadline, before, done, done + iterations)
         result = optimize(image, objective, iterations, "lbfgs", None, self.counter, stage=stage,
                           half=self.ctx.half, deadline=deadline)
         self.counter.fill = None
+        record_speed(self.extractor, self.ctx.device, time.monotonic() - before, self.counter.done - done,
+                     image.shape[-2] * image.shape[-1])
         return objective.composite(result)
 
     def pass1(self, t: StageTensors, style_feats, iterations, deadline):

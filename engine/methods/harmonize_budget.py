@@ -4,8 +4,10 @@ machine's measured speed.
 A job runs a *draft* (pass 1 and pass 2 at a low resolution; the whole of ``preview``) and, for ``final``,
 a *refinement* at a higher resolution that starts from the draft. The draft's budget is the same for both
 qualities, so a preview is the final's own first stage. The speed (seconds per working pixel per
-iteration) is measured once per process and device with a few forward/backward passes of the network;
-the stages then also stop at their deadlines, so a slower-than-measured machine still finishes on time.
+iteration) is first estimated from a few forward/backward passes of the network (once per process,
+network, device and thread count), then replaced by what the optimisations of each job actually took
+(so a probe disturbed by another program corrects itself after one job); the stages also stop at their
+deadlines, so a slower-than-measured machine still finishes on time.
 """
 from __future__ import annotations
 
@@ -21,13 +23,14 @@ DRAFT_ITERATIONS = (30, 20)  # pass 1, pass 2 of the draft
 FINE_ITERATIONS = 40         # the refinement's pass 2
 MAX_MORE_ITERATIONS = 3.0    # a fast machine whose resolution is capped runs up to this many times more
 MIN_PIXELS = 48 * 48         # working pixels of the optimised region below which a stage is pointless
-# Share of a stage's time outside its iterations (mappings, feature extraction, post-processing) and
-# the time an iteration costs beyond a bare forward/backward pass (the losses, the optimiser step).
+# Share of a stage's time outside its iterations (mappings, feature extraction, post-processing) and,
+# until a job has been timed, the cost of an iteration relative to a bare forward/backward pass (the
+# losses, the line search's extra evaluations, the optimiser step: about 2 on a CPU at preview sizes).
 OVERHEAD = 0.25
-LOSS_COST = 1.15
+LOSS_COST = 2.0
 PROBE_HW = (96, 128)
 
-_SPEED: dict = {}
+_SPEED: dict = {}      # key -> (seconds per pixel-iteration, measured on jobs rather than probed)
 
 
 def _sync(device: torch.device):
@@ -35,10 +38,24 @@ def _sync(device: torch.device):
         torch.cuda.synchronize(device)
 
 
+def _key(extractor, device) -> tuple:
+    return extractor.network, tuple(extractor.layers), str(device), torch.get_num_threads()
+
+
+def record_speed(extractor, device, seconds: float, iterations: int, pixels: int) -> None:
+    """What ``iterations`` at ``pixels`` working pixels took: replaces the probe's estimate, then is
+    averaged (geometrically) with earlier jobs'."""
+    if iterations < 3 or pixels <= 0 or seconds <= 0:
+        return
+    key, observed = _key(extractor, device), seconds / (iterations * pixels)
+    known, timed = _SPEED.get(key, (observed, False))
+    _SPEED[key] = (math.sqrt(known * observed) if timed else observed, True)
+
+
 def seconds_per_pixel(extractor, device: torch.device) -> float:
-    """Seconds per working pixel of one iteration on ``device``, from the best of two forward/backward
-    passes at a probe size after a warm-up (measured once per process, network, device and thread count)."""
-    key = (extractor.network, tuple(extractor.layers), str(device), torch.get_num_threads())
+    """Seconds per working pixel of one iteration on ``device``: what earlier jobs took, or before any,
+    the best of two forward/backward passes at a probe size after a warm-up, times LOSS_COST."""
+    key = _key(extractor, device)
     if key not in _SPEED:
         probe = torch.rand(1, 3, *PROBE_HW, device=device)
 
@@ -54,8 +71,8 @@ def seconds_per_pixel(extractor, device: torch.device) -> float:
             step()
             _sync(device)
             best = min(best, time.perf_counter() - start)
-        _SPEED[key] = LOSS_COST * best / (PROBE_HW[0] * PROBE_HW[1])
-    return _SPEED[key]
+        _SPEED[key] = (LOSS_COST * best / (PROBE_HW[0] * PROBE_HW[1]), False)
+    return _SPEED[key][0]
 
 
 @dataclass(frozen=True)

@@ -142,3 +142,19 @@ def test_the_shape_term_holds_a_fading_objects_contrast():
     assert float(paste_loss) == pytest.approx(0.0, abs=1e-9) and float(paste_corr) == pytest.approx(1.0, abs=1e-4)
     assert float(ghost_corr) > 0.9                  # the pattern is still there ...
     assert float(ghost_loss) > 0.1                  # ... but the contrast is not
+
+
+def test_the_speed_follows_what_jobs_took_not_a_disturbed_probe(monkeypatch):
+    """A probe taken while another program ran (20× too slow) is replaced by the first timed job."""
+    import types
+
+    import torch
+
+    from painterly.engine.methods import harmonize_budget as budget
+    monkeypatch.setattr(budget, "_SPEED", {})
+    extractor, device = types.SimpleNamespace(network="vgg16", layers=("relu1_1",)), torch.device("cpu")
+    budget._SPEED[budget._key(extractor, device)] = (20e-6, False)          # the disturbed probe
+    budget.record_speed(extractor, device, seconds=1.0, iterations=10, pixels=100_000)
+    assert budget.seconds_per_pixel(extractor, device) == pytest.approx(1e-6)
+    budget.record_speed(extractor, device, seconds=4.0, iterations=10, pixels=100_000)
+    assert budget.seconds_per_pixel(extractor, device) == pytest.approx(2e-6)   # averaged with the first job
