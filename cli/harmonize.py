@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_params_from_args,
-                      run_method, write_result)
+from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_command,
+                      method_params_from_args, run_method, write_result)
 from .output import check_folder, check_output, write_image
 from .progress import ProgressBar
 
@@ -45,10 +45,7 @@ def cmd_harmonize(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("harmonize", help="make an object pasted into a painting look painted",
-                       description="Harmonize the object inside MASK with the painting around it (Deep Painterly "
-                                   "Harmonization on a crop around the object). Pixels outside the dilated, "
-                                   "feathered mask are copied from COMPOSITE unchanged.")
+    p = method_command(sub, "harmonize", help="make an object pasted into a painting look painted")
     p.add_argument("composite", type=Path, help="the painting with the object pasted in")
     add_mask_options(p, required=True,
                      help="the object's mask: a grey image, or an image whose alpha is the object (e.g. its layer)")

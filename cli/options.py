@@ -23,6 +23,13 @@ def mask_threshold(args):
     return None if args.soft_mask else 0.5
 
 
+def method_command(sub, method_name: str, help: str, details: str = "") -> argparse.ArgumentParser:
+    """The sub-command named after a method; its description is the method's declared summary (+ ``details``)."""
+    from painterly.engine import get_method
+    summary = get_method(method_name).summary
+    return sub.add_parser(method_name, help=help, description=f"{summary[:1].upper()}{summary[1:]}. {details}".strip())
+
+
 def add_method_params(parser: argparse.ArgumentParser, method_name: str, skip=(), loose=()) -> None:
     """``--style-weight``-style options for each declared parameter of a method (those in ``loose`` without
     their choices: the method that runs checks them)."""

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_params_from_args,
-                      run_method, write_result)
+from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_command,
+                      method_params_from_args, run_method, write_result)
 from .output import check_output
 
 
@@ -26,10 +26,9 @@ def cmd_photo(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("photo", help="give a photo another photo's look without painterly distortion",
-                       description="Photorealistic style transfer (Luan et al. 2017): CONTENT takes the colours "
-                                   "and tones of STYLE, region by region when label maps are given, while a "
-                                   "matting-Laplacian term keeps it a photo.")
+    p = method_command(sub, "photo", help="give a photo another photo's look without painterly distortion",
+                       details="CONTENT takes the colours and tones of STYLE, region by region when label maps are "
+                               "given, while a matting-Laplacian term keeps it a photo.")
     p.add_argument("content", type=Path, help="photo to recolour")
     p.add_argument("style", type=Path, help="reference photo whose look to take")
     p.add_argument("--content-seg", type=Path, help="colour-coded label map of CONTENT (blue, green, black, "

@@ -38,8 +38,8 @@ from ..optimize import ProgressCounter, optimize
 from ..postprocess import chroma_denoise, patch_resynthesis
 from ..pyramid import resize
 from .base import InputSpec, Method, Output, Param, RunContext
-from .harmonize_budget import (FINAL_BUDGET, PREVIEW_BUDGET, Stage, draft_seconds, plan_stages, record_speed,
-                               seconds_per_pixel)
+from .harmonize_budget import (FINAL_BUDGET, PREVIEW_BUDGET, REFERENCE_SPEED, Stage, draft_seconds, plan_stages,
+                               record_speed, seconds_per_pixel)
 from .harmonize_objective import (ALL_LAYERS, FEATURE_LAYERS, GLOBAL_MIX, PASS2_HIST_LAYERS, AnchorTerm,
                                   HarmonyObjective, ShapeTerm, auto_weights, object_size)
 from .harmonize_targets import luminance, pass1_targets, pass2_targets
@@ -118,7 +118,7 @@ class Harmonizer:
     def run(self, objective, image, iterations, stage, deadline, fill=False):
         """Optimise; with ``fill``, until ``deadline`` (at most ``iterations``)."""
         before, done = time.monotonic(), self.counter.done
-        if fill:
+        if fill and math.isfinite(deadline):
             self.counter.fill = (deadline, before, done, done + iterations)
         result = optimize(image, objective, iterations, "lbfgs", None, self.counter, stage=stage,
                           half=self.ctx.half, deadline=deadline)
@@ -228,7 +228,8 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
     dev = ctx.device
     extractor = get_extractor(ALL_LAYERS, params["network"], "avg", dev)
     native = full.region_work[0] * full.region_work[1]
-    stages = plan_stages(budget, quality, seconds_per_pixel(extractor, dev), native)
+    fixed = bool(params["iterations"])     # a reproducible job: no clock in its plan or its stopping
+    stages = plan_stages(budget, quality, REFERENCE_SPEED if fixed else seconds_per_pixel(extractor, dev), native)
     if params["size"]:                                 # an explicit working size: the last stage runs at it
         last = stages[1] or stages[0]
         stages = tuple(s if s is not last else Stage(native, s.pass1, s.pass2) for s in stages)
@@ -271,9 +272,9 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
 
     counter = FillingCounter(sum(s.iterations for s in stages if s), ctx.progress, ctx.cancel, ctx.preview_every)
     job = Harmonizer(extractor, weights, object_size(mask_np), counter, ctx, save)
-    end = start + budget * (1.0 - POST_SHARE)
+    end = math.inf if fixed else start + budget * (1.0 - POST_SHARE)
     now = time.monotonic()
-    draft_end = end if fine_stage is None else now + 1.25 * draft_seconds(budget, quality)
+    draft_end = end if fine_stage is None or fixed else now + 1.25 * draft_seconds(budget, quality)
     result = job.draft(draft, draft_stage, now, draft_end - now)
     if fine_stage is not None and fine_stage.pass2 > 0:
         result = job.refine(fine, draft, result, fine_stage, end)
@@ -291,8 +292,7 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
     keep = 1.0 if mode == "luminance" else params["object_color"]
     if keep > 0:        # the object's own chroma back, all of it or part
         region_rgb = color.restore_chroma(region_rgb, original[rs], keep)
-    rgb, alpha = croplib.paste_back(original, region_rgb, region_alpha, plan.region)
-    return Output(rgb, alpha)
+    return Output(*croplib.paste_back(original, region_rgb, region_alpha, plan.region))
 
 
 HARMONIZE = Method(
@@ -320,8 +320,8 @@ HARMONIZE = Method(
               0.0, 3600.0, group="basic"),
         Param("size", int, 0, "working longest side of the painting context in pixels (0 = from the budget)",
               0, 4096),
-        Param("iterations", int, 0, "optimisation iterations of all passes together (0 = from the budget)",
-              0, 10000),
+        Param("iterations", int, 0, "optimisation iterations of all passes together (0 = from the budget; given, "
+              "the job is reproducible: no time limit, the same result on every machine)", 0, 10000),
         Param("seed", int, 0, "random seed", 0, 2**31 - 1),
         Param("dilation", int, 4, "mask dilation in pixels: how far beyond the object the result reaches", 0, 256),
         Param("feather", float, 4.0, "feathering radius in pixels of the blend", 0.0, 256.0),

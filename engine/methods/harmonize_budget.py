@@ -29,6 +29,10 @@ MIN_PIXELS = 48 * 48         # working pixels of the optimised region below whic
 OVERHEAD = 0.25
 LOSS_COST = 2.0
 PROBE_HW = (96, 128)
+# Seconds per working pixel per iteration planned with when the iterations are given explicitly: such a job
+# is reproducible (the same resolutions, iterations and result on every machine, however loaded), so its
+# plan must not depend on a measurement. About a 2-core laptop CPU's speed with VGG19.
+REFERENCE_SPEED = 6e-5
 
 _SPEED: dict = {}      # key -> (seconds per pixel-iteration, measured on jobs rather than probed)
 

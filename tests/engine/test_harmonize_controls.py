@@ -158,3 +158,22 @@ def test_the_speed_follows_what_jobs_took_not_a_disturbed_probe(monkeypatch):
     assert budget.seconds_per_pixel(extractor, device) == pytest.approx(1e-6)
     budget.record_speed(extractor, device, seconds=4.0, iterations=10, pixels=100_000)
     assert budget.seconds_per_pixel(extractor, device) == pytest.approx(2e-6)   # averaged with the first job
+
+
+def test_given_iterations_the_result_does_not_depend_on_the_machine_or_the_clock(monkeypatch):
+    """Batch jobs, clusters and reruns compare results bit for bit: a job with explicit iterations plans
+    without measuring this machine and runs all its iterations however slow the machine is."""
+    canvas = painting(96, 128, seed=5)
+    composite, mask = paste_object(canvas, 24, 40, 48)
+    inputs = {"composite": composite, "mask": mask, "style": canvas}
+    params = {"quality": "final", "iterations": 6, "network": "vgg16"}
+    done = []
+    first = engine.run_output("harmonize", inputs, params, device="cpu", progress=lambda p: done.append(p.iteration))
+    from painterly.engine import optimize
+    from painterly.engine.methods import harmonize
+    monkeypatch.setattr(harmonize, "seconds_per_pixel", lambda *a: 1.0)           # a very slow machine ...
+    clock = iter(range(0, 10**9, 1000))
+    monkeypatch.setattr(optimize.time, "monotonic", lambda: float(next(clock)))  # ... whose seconds fly
+    again = engine.run_output("harmonize", inputs, params, device="cpu", progress=lambda p: done.append(p.iteration))
+    assert done.count(6) == 2                                                     # every iteration ran, twice
+    assert np.array_equal(first.rgb, again.rgb) and np.array_equal(first.alpha, again.alpha)
