@@ -262,16 +262,19 @@ def run_photo(inputs: dict, params: dict, ctx: RunContext) -> Output:
     return Output(rgb, alpha)
 
 
+INPUTS = (
+    InputSpec("content", "rgb", help="photo to recolour"),
+    InputSpec("style", "rgb", help="reference photo whose look to take"),
+    InputSpec("content_seg", "rgb", required=False, help="colour-coded label map of the content", region="base"),
+    InputSpec("style_seg", "rgb", required=False, help="colour-coded label map of the style"),
+    InputSpec("mask", "mask", required=False, help="restyle only this region (harmonize a selection)"),
+)
+
 PHOTO = Method(
     name="photo",
     summary="photorealistic style transfer (Deep Photo Style Transfer): another photo's look, no painterly "
             "distortion",
-    inputs=(InputSpec("content", "rgb", help="photo to recolour"),
-            InputSpec("style", "rgb", help="reference photo whose look to take"),
-            InputSpec("content_seg", "rgb", required=False, help="colour-coded label map of the content",
-                      region="base"),
-            InputSpec("style_seg", "rgb", required=False, help="colour-coded label map of the style"),
-            InputSpec("mask", "mask", required=False, help="restyle only this region (harmonize a selection)")),
+    inputs=INPUTS,
     params=PARAMS,
     run=run_photo,
     label="Photo Style Transfer",
