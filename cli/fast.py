@@ -95,7 +95,8 @@ def cmd_train_style(args) -> int:
     settings = TrainSettings(size=args.size, steps=args.steps, batch=args.batch, variant=args.variant,
                              output=args.activation, style_weight=args.style_weight,
                              content_weight=args.content_weight, tv_weight=args.tv_weight,
-                             learning_rate=args.learning_rate, seed=args.seed,
+                             learning_rate=args.learning_rate, seed=args.seed, identity_steps=args.identity_steps,
+                             architecture={"skips": True} if args.skips else {},
                              checkpoint_every=args.checkpoint_every, preview_every=args.preview_every)
     log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
     start = time.monotonic()
@@ -151,6 +152,12 @@ def register(sub) -> None:
     t.add_argument("--style-weight", type=float, default=10.0, help="weight of the Gram style loss")
     t.add_argument("--content-weight", type=float, default=1.0, help="weight of the content loss")
     t.add_argument("--tv-weight", type=float, default=10.0, help="weight of the total-variation loss")
+    t.add_argument("--identity-steps", type=int, default=0,
+                   help="first train the network to reproduce its input for this many steps (no VGG pass; "
+                        "the content is there from the first style step)")
+    t.add_argument("--skips", action="store_true",
+                   help="add each down-sampling level's features to the up-sampling output of its size "
+                        "(U-Net-like skips: finer content survives)")
     t.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
     t.add_argument("--seed", type=int, default=0, help="random seed")
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .network import TransformNet
+from .network import Architecture, TransformNet
 
 FORMAT = "painterly-style/1"
 SUFFIX = ".pt"
@@ -112,8 +112,11 @@ def build_network(payload: dict, path, variant: str | None = None) -> TransformN
         raise ModelError(f"style model {path} is a {trained!r} network, not {variant!r} "
                          f"(use --variant {trained}, or train a new model)")
     try:
-        net = TransformNet(trained, net_cfg.get("output", "tanh"))
-    except ValueError as exc:
+        # the layout the file records (a file without one has its variant's, without skips)
+        layout = net_cfg.get("architecture")
+        arch = Architecture.from_dict(layout) if isinstance(layout, dict) else None
+        net = TransformNet(trained, net_cfg.get("output", "tanh"), arch)
+    except (ValueError, TypeError) as exc:
         raise ModelError(f"style model {path}: {exc}") from None
     state = {k: v.float() for k, v in payload["state"].items()}
     try:

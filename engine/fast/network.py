@@ -40,6 +40,14 @@ class Architecture:
     separable: bool = False
     fold: int = 1               # space-to-depth factor at the input / sub-pixel factor at the output
     upsample: str = "nearest"   # resize mode of the resize-convolutions
+    skips: bool = False         # add each down-sampling level's features to the up-sampling output of its size
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Architecture":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "channels" in known:
+            known["channels"] = tuple(known["channels"])
+        return cls(**known)
 
 
 VARIANTS = {
@@ -110,13 +118,14 @@ class UpConv(nn.Module):
 class TransformNet(nn.Module):
     """RGB in [0, 1] (N×3×H×W, any H and W ≥ 1) → stylised RGB in [0, 1] of the same size."""
 
-    def __init__(self, variant: str = "slim", output: str = "tanh"):
+    def __init__(self, variant: str = "slim", output: str = "tanh", arch: Architecture | None = None):
+        """``arch``: the layout (default: the variant's); a model file names the one it was trained with."""
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown network variant {variant!r}; choose one of {', '.join(VARIANTS)}")
         if output not in OUTPUTS:
             raise ValueError(f"unknown output activation {output!r}; choose one of {', '.join(OUTPUTS)}")
-        arch = VARIANTS[variant]
+        arch = arch or VARIANTS[variant]
         self.variant, self.output, self.arch = variant, output, arch
         c1, c2, c3 = arch.channels
         sep, fold = arch.separable, arch.fold
@@ -149,15 +158,18 @@ class TransformNet(nn.Module):
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         if fold > 1:
             x = F.pixel_unshuffle(x, fold)
-        sizes = []
+        sizes, levels = [], []
         for layer in self.down:
             sizes.append(tuple(x.shape[-2:]))
             x = layer(x)
+            levels.append(x)
         x = self.res(x)
         # Resize-convolution: up-sample to exactly the size each down-sampling step started from, so odd
         # sizes come back unchanged.
-        for layer, size in zip(self.up, (sizes[2], sizes[1])):
+        for layer, size, skip in zip(self.up, (sizes[2], sizes[1]), (levels[1], levels[0])):
             x = layer(x, size)
+            if self.arch.skips:
+                x = x + skip
         x = self.final(x)
         if fold > 1:
             x = F.pixel_shuffle(x, fold)

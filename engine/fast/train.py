@@ -14,7 +14,7 @@ state, so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..optimize import Cancelled, CancelToken, Progress, ProgressCallback
 from ..pyramid import resize
 from .data import CropSampler, load_photos
 from .models import ModelError, build_network, file_sha256, read_model, save_model
-from .network import TransformNet
+from .network import VARIANTS, TransformNet
 
 
 @dataclass
@@ -47,6 +47,8 @@ class TrainSettings:
     network: str = "vgg19"
     content_layer: str = "relu4_2"
     style_layers: tuple = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    identity_steps: int = 0         # first learn to reproduce the photos (pixel loss, no VGG), then the style
+    architecture: dict = field(default_factory=dict)  # changes to the variant's layout, e.g. {"blocks": 7}
     seed: int = 0
     checkpoint_every: int = 100
     preview_every: int = 100
@@ -113,6 +115,21 @@ def preview_sheet(net: TransformNet, photos: list[np.ndarray], style: torch.Tens
     return save_image(path, sheet)
 
 
+def learn_identity(net: TransformNet, sampler: CropSampler, steps: int, learning_rate: float, device) -> None:
+    """Train the network to return its input (mean squared pixel error), before it learns the style.
+
+    Like the optimisation methods, which start from the photo, the style is then learnt by moving away
+    from the photo rather than towards it from noise: outlines and tones are there from the first step.
+    This needs no VGG pass, so it costs a few seconds.
+    """
+    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    for i in range(steps):
+        crops = sampler(i).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        F.mse_loss(net(crops), crops).backward()
+        optimizer.step()
+
+
 def _settings_for_resume(saved: dict, steps: int | None) -> TrainSettings:
     settings = TrainSettings.from_dict(saved)
     if steps is not None:
@@ -152,7 +169,11 @@ def train_style(style_path, output, settings: TrainSettings, photos=None, resume
         raise ModelError(f"{output} already exists: pass --resume to continue training it, or choose another output")
 
     torch.manual_seed(settings.seed)
-    net = build_network(payload, output, settings.variant) if payload else TransformNet(settings.variant, settings.output)
+    if payload:
+        net = build_network(payload, output, settings.variant)
+    else:
+        arch = replace(VARIANTS[settings.variant], **settings.architecture) if settings.variant in VARIANTS else None
+        net = TransformNet(settings.variant, settings.output, arch)
     net = net.to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
     step = 0
@@ -165,6 +186,10 @@ def train_style(style_path, output, settings: TrainSettings, photos=None, resume
     images, described = load_photos(photos)
     log(f"training on {described}")
     sampler = CropSampler(images, settings.size, settings.batch, settings.seed)
+    if not payload and settings.identity_steps:
+        learn_identity(net, CropSampler(images, settings.size, settings.batch, settings.seed + 1),
+                       settings.identity_steps, settings.learning_rate, device)
+        log(f"network initialised to reproduce its input ({settings.identity_steps} steps)")
     style = style_tensor(style_path, settings, device)
     loss_fn = StyleTrainingLoss(style, settings, device)
     sheet_dir = Path(sheet_dir) if sheet_dir else output.with_name(output.stem + "-previews")

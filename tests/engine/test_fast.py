@@ -1,4 +1,5 @@
 """Fast style networks: the network, model files, training and resume, inference (mask, tiles) and video."""
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ from painterly import engine
 from painterly.engine import save_image
 from painterly.engine.fast import apply as fast_apply
 from painterly.engine.fast.models import ModelError, build_network, read_model, save_model
-from painterly.engine.fast.network import TransformNet
+from painterly.engine.fast.network import VARIANTS, TransformNet
 from painterly.engine.fast.train import TrainSettings, train_style
 from painterly.engine.optimize import CancelToken, Cancelled
 
@@ -70,6 +71,47 @@ def test_model_file_round_trip(tmp_path):
         assert torch.equal(net(x), ref(x))
 
 
+def test_model_keeps_the_layout_it_was_trained_with(tmp_path):
+    """A model file names its layout (here with skips); files without that record load as the plain variant."""
+    torch.manual_seed(0)
+    skipped = TransformNet("slim", arch=replace(VARIANTS["slim"], skips=True, blocks=3)).eval()
+    path = save_model(tmp_path / "skips.pt", {"network": skipped.config(), "state": skipped.state_dict(),
+                                              "style": {"name": "test", "sha256": "0"}, "settings": {}, "step": 0})
+    net = build_network(read_model(path), path)
+    assert net.arch == skipped.arch and net.arch.skips
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        assert torch.equal(net(x), skipped(x))
+    # a file that records no layout, or a layout without the skips field, is the plain network it was
+    # trained as (skips add no weights, so the same weights would load either way)
+    plain = TransformNet("slim").eval()
+    older = {k: v for k, v in asdict(plain.arch).items() if k != "skips"}
+    for network in ({"variant": "slim", "output": "tanh"},
+                    {"variant": "slim", "output": "tanh", "architecture": older}):
+        path = save_model(tmp_path / "plain.pt", {"network": network, "state": plain.state_dict(),
+                                                  "style": {"name": "test", "sha256": "0"}, "settings": {}, "step": 0})
+        net = build_network(read_model(path), path)
+        assert not net.arch.skips
+        with torch.no_grad():
+            assert torch.equal(net(x), plain(x))
+    assert not TransformNet("slim").arch.skips and not TransformNet("full").arch.skips
+
+
+def test_identity_initialisation_reproduces_photos():
+    from painterly.engine.fast.data import CropSampler
+    from painterly.engine.fast.train import learn_identity
+    torch.manual_seed(0)
+    net = TransformNet("slim", arch=replace(VARIANTS["slim"], skips=True))
+    photos = [textured(96, 128, seed=i) for i in range(3)]
+    held_out = torch.from_numpy(textured(64, 64, seed=9)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        before = torch.nn.functional.mse_loss(net.eval()(held_out), held_out)
+    learn_identity(net.train(), CropSampler(photos, 48, 2), 60, 3e-3, "cpu")
+    with torch.no_grad():
+        after = torch.nn.functional.mse_loss(net.eval()(held_out), held_out)
+    assert after < 0.1 * before
+
+
 def test_corrupt_model_is_one_line_error(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"this is not a model" * 10)
@@ -88,7 +130,7 @@ def test_model_of_another_variant_is_refused(tmp_path):
         build_network(read_model(path), path, variant="full")
     # weights that do not fit the variant the file claims
     payload = read_model(path)
-    payload["network"] = dict(payload["network"], variant="full")
+    payload["network"] = TransformNet("full").config()
     forged = save_model(tmp_path / "forged.pt", payload)
     with pytest.raises(ModelError, match="do not fit"):
         build_network(read_model(forged), forged)
