@@ -19,46 +19,79 @@ def rss_mb(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
 
 
-class DaemonProcess:
-    """``painterly daemon`` on CPU with the echo test method; ``endpoint`` None: an ipc socket in
-    ``tmp_path``, "default": the user's default endpoint."""
+class ServiceProcess:
+    """``painterly ARGS...`` in the background, its output in a log file; ready once ``ready_pattern`` (whose
+    group is its ``address``) is in the log; stopped by its own PID."""
 
-    def __init__(self, tmp_path, *extra, endpoint=None, wait=True):
-        self.log_path = tmp_path / f"daemon-{time.monotonic_ns()}.log"
-        endpoint = endpoint or f"ipc://{tmp_path}/d{time.monotonic_ns() % 10**6}.sock"
+    ready_pattern = None
+    ready_timeout = 180
+    stop_timeout = 15
+
+    def __init__(self, folder, *args, wait=True):
+        self.log_path = folder / f"{args[0]}-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "wb")
-        where = [] if endpoint == "default" else ["--endpoint", endpoint]
-        argv = [sys.executable, "-m", "painterly.cli", "daemon", *where, "--device", "cpu",
-                "--threads", "1", "--allow-test-methods", "--results-dir", str(tmp_path / "results"), *extra]
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.endpoint = None
+        self.proc = subprocess.Popen([sys.executable, "-m", "painterly.cli", *args], stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.address = None
         if wait:
             self.wait_ready()
+
+    @property
+    def pid(self):
+        return self.proc.pid
 
     def output(self):
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout=90):
-        deadline = time.monotonic() + timeout
+    def wait_ready(self, timeout=None, times=1):
+        """Wait for the ready line (its ``times``-th occurrence: a worker says it again when it rejoins)."""
+        deadline = time.monotonic() + (timeout or self.ready_timeout)
         while time.monotonic() < deadline:
-            match = re.search(r"painterly daemon listening on (\S+)", self.output())
-            if match:
-                self.endpoint = match.group(1)
+            found = re.findall(self.ready_pattern, self.output())
+            if len(found) >= times:
+                self.address = found[-1]
                 return self
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited ({self.proc.returncode}):\n{self.output()}")
+                raise RuntimeError(f"{self.proc.args[3]} exited ({self.proc.returncode}):\n{self.output()}")
             time.sleep(0.1)
-        raise RuntimeError(f"daemon did not start:\n{self.output()}")
+        raise RuntimeError(f"{self.proc.args[3]} did not start:\n{self.output()}")
 
     def rss_mb(self):
         return rss_mb(self.proc.pid)
+
+    def kill(self):
+        """SIGKILL, as a crash or a power cut would end it."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
 
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class DaemonProcess(ServiceProcess):
+    """``painterly daemon`` on CPU with the echo test method; ``endpoint`` None: an ipc socket in
+    ``tmp_path``, "default": the user's default endpoint."""
+
+    ready_pattern = r"painterly daemon listening on (\S+)"
+    ready_timeout = 90
+    stop_timeout = 10
+
+    def __init__(self, tmp_path, *extra, endpoint=None, wait=True):
+        endpoint = endpoint or f"ipc://{tmp_path}/d{time.monotonic_ns() % 10**6}.sock"
+        where = [] if endpoint == "default" else ["--endpoint", endpoint]
+        super().__init__(tmp_path, "daemon", *where, "--device", "cpu", "--threads", "1", "--allow-test-methods",
+                         "--results-dir", str(tmp_path / "results"), *extra, wait=wait)
+
+    @property
+    def endpoint(self):
+        """What the daemon says it listens on (None until it is ready)."""
+        return self.address
