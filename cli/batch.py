@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
+from .options import mask_threshold
 from .output import check_folder
 from .progress import FolderProgress
 
@@ -125,7 +126,7 @@ def load_inputs(item: Item, method, styles: dict, soft_mask: bool, frames=None) 
     if any(spec.name == "mask" for spec in method.inputs) and not item.frame:
         if item.mask is None:
             raise UserError("no mask found for it")
-        mask = load_mask(item.mask, size=(base.width, base.height), threshold=None if soft_mask else 0.5)
+        mask = load_mask(item.mask, size=(base.width, base.height), threshold=mask_threshold(soft_mask))
         images["mask"] = from_uint(quantize(mask, 8))
     images.update(styles)
     return images

@@ -43,7 +43,7 @@ def _fast_image(args, params) -> int:
     content = load_image(args.input)
     inputs = {"content": content.rgb}
     if args.mask:
-        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=mask_threshold(args))
+        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=mask_threshold(args.soft_mask))
     result = run_method(args, "fast", inputs, params)
     write_result(args, result, content)
     return 0

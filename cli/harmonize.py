@@ -18,7 +18,7 @@ def cmd_harmonize(args) -> int:
         check_folder(args.save_passes)
     composite = load_image(args.composite)
     inputs = {"composite": composite.rgb,
-              "mask": load_mask(args.mask, size=composite.size, threshold=mask_threshold(args))}
+              "mask": load_mask(args.mask, size=composite.size, threshold=mask_threshold(args.soft_mask))}
     if args.style is not None:
         style = load_image(args.style)
         if style.size != composite.size:

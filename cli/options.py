@@ -18,9 +18,9 @@ def add_mask_options(parser: argparse.ArgumentParser, required: bool = False, he
     parser.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
 
 
-def mask_threshold(args):
-    """The threshold load_mask applies: none with --soft-mask, else one half."""
-    return None if args.soft_mask else 0.5
+def mask_threshold(soft: bool):
+    """The threshold load_mask applies: none for a soft mask (--soft-mask), else one half."""
+    return None if soft else 0.5
 
 
 def method_command(sub, method_name: str, help: str, details: str = "") -> argparse.ArgumentParser:

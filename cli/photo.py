@@ -19,7 +19,7 @@ def cmd_photo(args) -> int:
         inputs["content_seg"] = load_image(args.content_seg).rgb
         inputs["style_seg"] = load_image(args.style_seg).rgb
     if args.mask:
-        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=mask_threshold(args))
+        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=mask_threshold(args.soft_mask))
     result = run_method(args, "photo", inputs, method_params_from_args(args, "photo"))
     write_result(args, result, content)
     return 0

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .options import add_method_params, add_run_options, method_params_from_args, run_method, write_result
+from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_params_from_args,
+                      run_method, write_result)
 from .output import check_output
 
 METHOD_CHOICES_STYLIZE = ("global", "masked")
@@ -30,7 +31,7 @@ def cmd_stylize(args) -> int:
     if method == "masked":
         if not args.mask:
             raise ValueError("--method masked needs --mask MASK")
-        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=None if args.soft_mask else 0.5)
+        inputs["mask"] = load_mask(args.mask, size=content.size, threshold=mask_threshold(args.soft_mask))
     elif args.mask:
         raise ValueError("--mask only applies to --method masked")
     result = run_method(args, method, inputs, method_params_from_args(args, method))
@@ -46,8 +47,7 @@ def register(sub) -> None:
     p.add_argument("style", type=Path, nargs="?", help="style image, e.g. a painting")
     p.add_argument("--style", type=Path, action="append", dest="styles", metavar="STYLE",
                    help="a (further) style image; repeat for up to three, weighted by --style-blend")
-    p.add_argument("--mask", type=Path, help="restyle only inside this mask (grey or alpha image)")
-    p.add_argument("--soft-mask", action="store_true", help="keep the mask's grey levels instead of thresholding")
+    add_mask_options(p)
     p.add_argument("--method", choices=METHOD_CHOICES_STYLIZE, help="default: masked with --mask, else global")
     add_run_options(p)
     add_method_params(p, "masked")
