@@ -6,7 +6,6 @@ from collections import OrderedDict
 from typing import Iterable
 
 import torch
-import torchvision
 from torch import nn
 
 from .weights import load_state_dict
@@ -18,6 +17,25 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 NETWORKS = ("vgg16", "vgg19")
 POOLING = ("avg", "max")
+# Convolutions per block (64, 128, 256, 512, 512 channels): torchvision's VGG configurations D and E.
+BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+CHANNELS = (64, 128, 256, 512, 512)
+
+
+def vgg_features(network: str) -> nn.Sequential:
+    """An uninitialised VGG ``features`` block with torchvision's module order and state-dict keys.
+
+    Built here rather than by torchvision, whose import (it loads torch's compiler stack) and random
+    initialisation of the whole network cost several seconds at every process start.
+    """
+    modules, channels = [], 3
+    with torch.device("meta"):          # no memory, no initialisation: the weights are assigned on load
+        for convs, width in zip(BLOCKS[network], CHANNELS):
+            for _ in range(convs):
+                modules += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+                channels = width
+            modules.append(nn.MaxPool2d(2, 2))
+    return nn.Sequential(*modules)
 
 
 def layer_names(features: nn.Sequential) -> list[str]:
@@ -76,10 +94,10 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
         if pool not in POOLING:
             raise ValueError(f"unknown pooling {pool!r}; choose one of {', '.join(POOLING)}")
-        features = getattr(torchvision.models, network)(weights=None).features
+        features = vgg_features(network)
         if state_dict is None:
             state_dict, convention = load_state_dict(network)
-        features.load_state_dict(state_dict, strict=True)
+        features.load_state_dict(state_dict, strict=True, assign=True)
         names = layer_names(features)
         self.layers = list(dict.fromkeys(layers))
         unknown = [name for name in self.layers if name not in names]
