@@ -63,6 +63,7 @@ class PainterlyWorker(WorkerPlugin):
                     log.warning("method %s unavailable: %s", name, exc)
             self.methods["echo"] = echo_method()
         if self.warm:
+            engine.warm_up()
             for arch in SOURCES:
                 try:
                     load_state_dict(arch)

@@ -27,6 +27,9 @@ class LocalBackend:
         self.running: dict[str, object] = {}   # device -> the job it computes
 
     def start(self):
+        # The optimiser's one-off import, in the background: the daemon is ready at once, and a first job
+        # arriving meanwhile waits only for what is left of it instead of spending its time budget on it.
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
         for device in self.devices:
             thread = threading.Thread(target=self._loop, args=(device,), name=f"worker-{device}", daemon=True)
             thread.start()
@@ -70,6 +73,14 @@ class LocalBackend:
                 emit(kind, job, header, frames)
         finally:
             emit.close()
+
+
+def warm_up():
+    try:
+        from painterly import engine
+        engine.warm_up()
+    except Exception as exc:   # only an optimisation: the first job would pay it instead
+        log.warning("warm-up failed: %s", exc)
 
 
 def execute(job, method, device, half, emit):

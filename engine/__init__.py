@@ -3,8 +3,8 @@ from .api import run, run_output
 from .imageio import ImageError, load_image, load_mask, save_image
 from .masks import MaskError
 from .methods import ParameterError, get_method, method_names
-from .optimize import CancelToken, Cancelled, Progress
+from .optimize import CancelToken, Cancelled, Progress, warm_up
 from .weights import MissingWeightsError
 
 __all__ = ["run", "run_output", "load_image", "load_mask", "save_image", "get_method", "method_names", "CancelToken",
-           "Cancelled", "Progress", "ImageError", "MaskError", "ParameterError", "MissingWeightsError"]
+           "Cancelled", "warm_up", "Progress", "ImageError", "MaskError", "ParameterError", "MissingWeightsError"]

@@ -71,6 +71,13 @@ class ProgressCounter:
             self.cancel.check()
 
 
+def warm_up() -> None:
+    """Pay the first optimiser's one-off cost now: torch.optim imports torch's compiler stack on the first
+    optimiser a process builds (2–4 s on a laptop CPU). The daemon calls this at start, so a user's first
+    job spends its time budget on iterations rather than on an import."""
+    torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
+
+
 def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.Tensor, dict]],
              iterations: int, optimizer: str = "lbfgs", lr: float | None = None,
              counter: ProgressCounter | None = None, stage: str = "", clamp: bool = True,
