@@ -8,8 +8,8 @@ Harmonization", 2018), restricted to a crop around the object and sized to a tim
 3. Draft, at a low resolution (the whole of ``preview``):
    - pass 1: each layer's features inside the mask are matched independently to their nearest painting
      feature patch; masked Gram loss against the matched features, content and shape terms;
-   - pass 2: one consistent relu4_1 mapping carried to the shallower layers; Gram (half-way to the whole
-     painting context's), histogram, patch, content, shape and TV terms (harmonize_objective).
+   - pass 2: one consistent relu4_1 mapping carried to the shallower layers; Gram (the painting context's),
+     histogram and patch (the mapped features), content, shape and TV terms (harmonize_objective).
 4. Refinement (``final``), at the highest resolution the budget allows: pass 2 again, from the draft's
    result upsampled, with an anchor on the draft's low frequencies, so the final is the preview with
    the detail of the higher resolution.

@@ -41,10 +41,14 @@ HIST_SCALE = 0.45
 # and histogram terms match statistics only, this one makes every part of the object look like some
 # part of the painting.
 FEATURE_SCALE = 0.25
-# Share of the Gram targets taken from the whole painting context rather than from the mapped features:
-# the mapping favours the parts of the painting that resemble the object, this keeps the painting's
-# overall palette and stroke statistics in view.
-GLOBAL_MIX = 0.5
+# Share of the pass-2 Gram targets taken from the painting context's own features rather than from the
+# mapped ones. The mapping favours the parts of the painting that resemble the object (dark patches for a
+# dark object, eyes for dark lenses), so a Gram of the mapped features carries the object's own statistics
+# back into its target; the mapping already steers each part of the object through the histogram and patch
+# terms, and the Gram term asks for the painting's strokes and palette as a whole. Measured on the
+# harmony bench at equal iterations, all context (1.0) against half-way (0.5): global style distance
+# lower on every example tried (median −11 %), local style and shape unchanged.
+GLOBAL_MIX = 1.0
 # Texture level (see postprocess.texture_level) mapped to style level 1 and 10: paintings span ~0.011
 # (smooth Baroque) .. ~0.09 (hatching, impasto).
 TEXTURE_RANGE = (0.012, 0.09)
