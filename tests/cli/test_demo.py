@@ -1,4 +1,5 @@
-"""The README's first command ends with `painterly demo`: it must write a harmonized image."""
+"""The README's first command ends with `painterly demo`: it must write a harmonized image, and
+one that keeps the cup's colours."""
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ import numpy as np
 
 from painterly.engine import load_image, load_mask
 from painterly.engine.masks import dilate
+from painterly.engine.color import rgb_to_ycc
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -23,3 +25,8 @@ def test_demo_harmonizes_the_bundled_example(tmp_path):
     assert np.array_equal(after[far], before[far])                       # the painting is untouched
     assert np.abs(after[mask > 0] - before[mask > 0]).mean() > 0.05      # the cup is repainted
     assert (tmp_path / "demo_sheet.png").is_file()
+    kept = load_image(tmp_path / "demo_result_colors_kept.png").rgb    # the cup stays red
+    inside = mask > 0.5
+    assert np.abs(kept[inside] - before[inside]).mean() > 0.05
+    chroma_before, chroma_kept = rgb_to_ycc(before)[inside][:, 1:], rgb_to_ycc(kept)[inside][:, 1:]
+    assert np.abs(chroma_kept.mean(axis=0) - chroma_before.mean(axis=0)).max() < 0.03
