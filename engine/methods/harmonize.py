@@ -65,18 +65,25 @@ class StageTensors:
     loss_mask: torch.Tensor   # the object, grown a little and blurred (where the losses apply)
     shape_mask: torch.Tensor  # the tight object mask
     style: torch.Tensor       # the painting context
-    exclude: torch.Tensor | None  # the pasted object within the context (when the style is the composite)
+    exclude: torch.Tensor | None  # the pasted object's footprint within the context, not matched
+
+
+# With a clean painting, the share of the context that must lie outside the object's footprint for the
+# footprint to be excluded (below it, a selection covering nearly everything, the whole painting is used).
+MIN_OUTSIDE = 0.1
 
 
 def stage_tensors(plan, composite_np, source_np, in_source, region_alpha, loss_mask_full, mask_np, reach,
                   dev) -> StageTensors:
-    """``source_np``: the image the style comes from; ``in_source``: whether the object is in it (the
-    composite), so that its surroundings must be excluded from the matches."""
+    """``source_np``: the image the style comes from; ``in_source``: whether it is the composite (else the
+    clean painting). The object's footprint is excluded from the matches in both: in the composite it is
+    the object itself, and in a clean painting it is what the object hides, which copied onto the object
+    makes it see-through."""
     work = plan.region_work
-    exclude = None
-    if in_source:
-        grown = masklib.dilate(mask_np[plan.context_slices()], reach + 2)
-        exclude = resize(to_tensor(grown, dev), plan.context_work).clamp(0, 1)
+    grown = masklib.dilate(mask_np[plan.context_slices()], reach + 2)
+    exclude = resize(to_tensor(grown, dev), plan.context_work).clamp(0, 1)
+    if not in_source and float((exclude < 0.5).float().mean()) < MIN_OUTSIDE:
+        exclude = None
     return StageTensors(plan, croplib.crop_work(composite_np, plan.region, work, dev),
                         resize(to_tensor(region_alpha, dev), work),
                         resize(to_tensor(loss_mask_full, dev), work),

@@ -35,7 +35,7 @@ def style_valid(exclude: torch.Tensor | None, feats: torch.Tensor):
     valid = ~layer_mask(exclude, feats)
     if not bool(valid.any()):
         raise masklib.MaskError("the selection covers almost the whole image: not enough painting around it "
-                                "for the style; pass the clean painting as style (or select less)")
+                                "for the style; select less, or raise --context")
     return valid
 
 

@@ -187,7 +187,7 @@ def test_tiny_composite_with_a_big_mask_works_or_says_what_to_do():
     mask[3:37, 3:29] = 1.0
     composite[mask > 0] = [0.9, 0.9, 0.95]
     params = {"quality": "preview", "iterations": 1, "size": 32, "network": "vgg16"}
-    with pytest.raises(MaskError, match="pass the clean painting"):
+    with pytest.raises(MaskError, match="select less"):
         engine.run_output("harmonize", {"composite": composite, "mask": mask}, params, device="cpu")
     out = engine.run_output("harmonize", {"composite": composite, "mask": mask, "style": canvas},
                             dict(params, resynthesis=0), device="cpu")
@@ -239,3 +239,18 @@ def test_context_gram_mix_moves_targets_to_the_painting_outside_the_object():
         context = masked_gram_matrix(feats[layer], 1.0 - mask)
         assert torch.allclose(objective.grams[layer][0], 0.5 * original[layer] + 0.5 * context, atol=1e-5)
         assert not torch.allclose(context, original[layer], rtol=0.05)   # the mix did move the target
+
+
+def test_the_object_does_not_take_on_what_it_hides():
+    """With the clean painting as style, the part of it the object covers is not a source: copied onto
+    the object it would make it see-through. Here only that hidden part is red; the object gets no redder."""
+    clean = painting(96, 96)
+    clean[..., 0] *= 0.3                                     # a blue-green painting...
+    composite, mask = paste(clean, 30, 30, 36)
+    clean[30:66, 30:66] = [0.95, 0.05, 0.05]                 # ...red only where the object hides it
+    out = engine.run_output("harmonize", {"composite": composite, "mask": mask, "style": clean},
+                            {"quality": "preview", "iterations": 30, "size": 96, "network": "vgg16"}, device="cpu")
+    result, inside = out.composite_over(composite), mask > 0.5
+    red = lambda rgb: float((rgb[..., 0] - rgb[..., 1:].mean(axis=-1))[inside].mean())
+    assert np.abs(result - composite)[inside].mean() > 0.02       # the object was repainted
+    assert red(result) < red(composite), (red(composite), red(result))   # no redder than pasted
