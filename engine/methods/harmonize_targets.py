@@ -39,6 +39,15 @@ def style_valid(exclude: torch.Tensor | None, feats: torch.Tensor):
     return valid
 
 
+def usable_exclude(exclude: torch.Tensor, style_feats: dict, required: bool):
+    """The footprint to leave out of the matches: always from the composite (``required``: it is the object
+    itself); from a clean painting only while some of the painting is left outside it at the matching layer
+    (a selection covering nearly all of a small image then draws on the whole painting)."""
+    if required or bool((~layer_mask(exclude, style_feats[MATCH_LAYER])).any()):
+        return exclude
+    return None
+
+
 def pass1_targets(feats: dict, style_feats: dict, loss_mask, exclude, values=None) -> dict:
     """Independent nearest-neighbour mapping per layer (3×3 patches), the mapped painting features.
     ``values``: (luminance of the pasted object's image, of the painting) for value-keeping matches."""

@@ -197,6 +197,16 @@ def test_tiny_composite_with_a_big_mask_works_or_says_what_to_do():
     assert np.abs(result - composite)[mask > 0].mean() > 1e-3        # the object did change
 
 
+def test_a_clean_painting_barely_visible_around_the_selection_still_serves_as_style():
+    """A thin border of painting is left around the selection: too thin for a feature cell of its own, so
+    the clean painting is used whole rather than failing (as the apps' small test scenes need)."""
+    canvas = painting(96, 96)
+    composite, mask = paste(canvas, 14, 14, 68)
+    out = engine.run_output("harmonize", {"composite": composite, "mask": mask, "style": canvas},
+                            {"quality": "preview", "iterations": 3, "size": 64, "network": "vgg16"}, device="cpu")
+    assert np.abs(out.composite_over(composite) - composite)[mask > 0].mean() > 1e-3
+
+
 def _objective_parts(seed=9):
     from painterly.engine.features import get_extractor
     from painterly.engine.methods.harmonize import ALL_LAYERS
