@@ -88,7 +88,8 @@ def main(argv=None) -> int:
     nets = {}
     for m in args.models:
         path = resolve_model(m)
-        nets[path.stem] = build_network(read_model(path), path)
+        label = path.stem if path.stem not in nets else str(path)   # a bundled model and a file of its name
+        nets[label] = build_network(read_model(path), path)
     header = ["photo", "input"] + [f"fast {n}" for n in nets] + ["stylize"]
     print(" | ".join(f"{h:>18}" for h in header))
     table, rows = [], []
