@@ -3,7 +3,8 @@
 
 In one run, each configuration in a fresh subprocess (so its peak memory is its own):
   - fast slim / full: seconds for one image of S×S pixels (RGB array in, RGB array out, at the working
-    size S), best of --rounds after a warm-up;
+    size S), best of --rounds after a warm-up; and the same for the bundled models as shipped (``--models``,
+    default starry-night: their layout may add to the variant's, e.g. skips);
   - stylize: the ``global`` method's default job at the same size (300 L-BFGS iterations shared by its
     coarse-to-fine levels: 256 px one level, 512 px two, 1024 px three). Seconds per iteration are measured
     at each level's size (best of --rounds × --iterations) and summed with the job's iteration split;
@@ -37,14 +38,19 @@ def _image(size: int):
     return rng.random((size, size, 3), dtype=np.float32)
 
 
-def measure_fast(variant: str, size: int, rounds: int, device: str, tile: int = 0) -> dict:
+def measure_fast(variant: str, size: int, rounds: int, device: str, tile: int = 0, model: str = "") -> dict:
     import torch
     from painterly.engine.device import select_device
     from painterly.engine.fast.apply import stylize_array
+    from painterly.engine.fast.models import build_network, read_model, resolve_model
     from painterly.engine.fast.network import TransformNet
 
     dev = select_device(device)
-    net = TransformNet(variant).to(dev).eval()
+    if model:
+        path = resolve_model(model)
+        net = build_network(read_model(path), path).to(dev).eval()
+    else:
+        net = TransformNet(variant).to(dev).eval()
     image = _image(size)
     stylize_array(net, image[:256, :256], dev, tile=tile)  # warm-up
     best = float("inf")
@@ -56,7 +62,7 @@ def measure_fast(variant: str, size: int, rounds: int, device: str, tile: int = 
         if dev.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
-    return {"what": f"fast {variant}" + (f" tiles {tile}" if tile else ""), "size": size, "seconds": best,
+    return {"what": f"fast {model or variant}" + (f" tiles {tile}" if tile else ""), "size": size, "seconds": best,
             "peak_mib": _peak(dev)}
 
 
@@ -116,7 +122,8 @@ def child(spec: dict, args) -> dict:
     torch.set_num_threads(args.threads)
     kind = spec.pop("kind")
     if kind == "fast":
-        return measure_fast(spec["variant"], spec["size"], args.rounds, args.device, spec.get("tile", 0))
+        return measure_fast(spec["variant"], spec["size"], args.rounds, args.device, spec.get("tile", 0),
+                            spec.get("model", ""))
     if kind == "iteration":
         return measure_stylize_iteration(spec["size"], args.iterations, args.rounds, args.device)
     return measure_stylize_job(spec["size"], args.device)
@@ -130,6 +137,7 @@ def main():
                         (os.cpu_count() or 1))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2, help="stylize iterations per timed round")
+    parser.add_argument("--models", nargs="*", default=["starry-night"], help="bundled or user models to time too")
     parser.add_argument("--tiled-size", type=int, default=4096)
     parser.add_argument("--stylize-full", type=int, nargs="*", default=[], metavar="SIZE",
                         help="also run the default stylize job end to end at these sizes")
@@ -144,6 +152,8 @@ def main():
     for size in args.sizes:
         for variant in ("slim", "full"):
             rows.append(run_child("fast", args, variant=variant, size=size))
+        for model in args.models:
+            rows.append(run_child("fast", args, variant="", size=size, model=model))
         rows.append(run_child("iteration", args, size=size))
     per_iteration = {r["size"]: r["seconds"] for r in rows if r["what"] == "stylize iteration"}
     tiled = run_child("fast", args, variant="slim", size=args.tiled_size, tile=512)
@@ -161,6 +171,9 @@ def main():
         print(f"{size:>6} | {slim['seconds']:7.3f} | {full['seconds']:7.3f} | {per_iteration[size]:14.3f} | "
               f"{job:13.1f} | {job / slim['seconds']:12.0f}x | {job / full['seconds']:12.0f}x | "
               f"{slim['peak_mib']:8.0f}")
+    for model in args.models:
+        print(f"{model} (as shipped): " + ", ".join(
+            f"{r['size']}: {r['seconds']:.3f} s" for r in rows if r["what"] == f"fast {model}"))
     print(f"\nstylize job = the global method's default 300 iterations split over its pyramid levels, "
           f"from the measured s/iter")
     for job in full_jobs:
