@@ -5,8 +5,8 @@ In one run, each configuration in a fresh subprocess (so its peak memory is its 
   - fast slim / full: seconds for one image of S×S pixels (RGB array in, RGB array out, at the working
     size S), best of --rounds after a warm-up; and the same for the bundled models as shipped (``--models``,
     default starry-night: their layout may add to the variant's, e.g. skips);
-  - stylize: the ``global`` method's default job at the same size (300 L-BFGS iterations shared by its
-    coarse-to-fine levels: 256 px one level, 512 px two, 1024 px three). Seconds per iteration are measured
+  - stylize: the ``global`` method's default job (its ``final`` preset: L-BFGS iterations shared by its
+    coarse-to-fine levels) at the same size. Seconds per iteration are measured
     at each level's size (best of --rounds × --iterations) and summed with the job's iteration split;
     ``--stylize-full SIZE`` also runs that job end to end at SIZE to check the estimate;
   - tiled: a 4096×4096 image through the slim network with 512-px tiles, and its peak memory (max RSS on
@@ -72,14 +72,15 @@ def measure_stylize_iteration(size: int, iterations: int, rounds: int, device: s
     from painterly.engine.device import select_device
     from painterly.engine.features import get_extractor
     from painterly.engine.methods import get_method
-    from painterly.engine.methods.gatys import CONTENT_LAYER, STYLE_LAYERS, StyleObjective
+    from painterly.engine.methods.gatys import resolved
     from painterly.engine.optimize import optimize
+    from painterly.engine.stylize import CONTENT_LAYER, STYLE_LAYERS, StyleObjective
 
     dev = select_device(device)
-    params = get_method("global").resolve_params({})
+    params = resolved(get_method("global").resolve_params({}))
     extractor = get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, params["network"], params["pool"], dev)
     content, style = to_tensor(_image(size), dev), to_tensor(_image(size)[::-1].copy(), dev)
-    objective = StyleObjective(extractor, content, style, params)
+    objective = StyleObjective(extractor, content, [style], [1.0], params)
     optimize(content, objective, 1, params["optimizer"])  # warm-up
     best = float("inf")
     for _ in range(rounds):
@@ -101,10 +102,7 @@ def measure_stylize_job(size: int, device: str) -> dict:
 
 def stylize_job_seconds(size: int, per_iteration: dict) -> float:
     """The default global job at ``size``: its pyramid's iteration split times each level's iteration cost."""
-    from painterly.engine.methods import get_method
-    from painterly.engine.methods.gatys import auto_levels
-    params = get_method("global").resolve_params({"size": size})
-    pyramid = auto_levels(params, (size, size))
+    params, pyramid = _default_job(size)
     sizes = pyramid.sizes(size, size)
     split = pyramid.iterations(params["iterations"], len(sizes))
     return sum(n * per_iteration[h] for (h, _), n in zip(sizes, split))
@@ -155,6 +153,8 @@ def main():
         for model in args.models:
             rows.append(run_child("fast", args, variant="", size=size, model=model))
         rows.append(run_child("iteration", args, size=size))
+    for level in sorted({h for size in args.sizes for h in _levels(size)} - set(args.sizes)):
+        rows.append(run_child("iteration", args, size=level))     # the coarser pyramid levels
     per_iteration = {r["size"]: r["seconds"] for r in rows if r["what"] == "stylize iteration"}
     tiled = run_child("fast", args, variant="slim", size=args.tiled_size, tile=512)
     full_jobs = [run_child("job", args, size=s) for s in args.stylize_full]
@@ -174,8 +174,9 @@ def main():
     for model in args.models:
         print(f"{model} (as shipped): " + ", ".join(
             f"{r['size']}: {r['seconds']:.3f} s" for r in rows if r["what"] == f"fast {model}"))
-    print(f"\nstylize job = the global method's default 300 iterations split over its pyramid levels, "
-          f"from the measured s/iter")
+    params, _ = _default_job(max(args.sizes))
+    print(f"\nstylize job = the global method's default (final preset) {params['iterations']} iterations split "
+          f"over its {params['pyramid_levels']} pyramid levels, from the measured s/iter")
     for job in full_jobs:
         print(f"stylize job run end to end at {job['size']}: {job['seconds']:.1f} s "
               f"(estimate {stylize_job_seconds(job['size'], per_iteration):.1f} s)")
@@ -187,11 +188,16 @@ def main():
     return 0
 
 
-def _levels(size: int) -> list[int]:
+def _default_job(size: int):
     from painterly.engine.methods import get_method
-    from painterly.engine.methods.gatys import auto_levels
-    params = get_method("global").resolve_params({"size": size})
-    return [h for h, _ in auto_levels(params, (size, size)).sizes(size, size)]
+    from painterly.engine.methods.gatys import resolved
+    from painterly.engine.pyramid import Pyramid
+    params = resolved(get_method("global").resolve_params({"size": size}))
+    return params, Pyramid(levels=params["pyramid_levels"])
+
+
+def _levels(size: int) -> list[int]:
+    return [h for h, _ in _default_job(size)[1].sizes(size, size)]
 
 
 if __name__ == "__main__":
