@@ -65,8 +65,7 @@ class StageTensors:
     loss_mask: torch.Tensor   # the object, grown a little and blurred (where the losses apply)
     shape_mask: torch.Tensor  # the tight object mask
     style: torch.Tensor       # the painting context
-    exclude: torch.Tensor     # the pasted object's footprint within the context, not matched
-    in_source: bool           # the style is the composite (else a clean painting: see usable_exclude)
+    exclude: torch.Tensor | None  # the pasted object's footprint within the context, not matched
 
 
 def stage_tensors(plan, composite_np, source_np, in_source, region_alpha, loss_mask_full, mask_np, reach,
@@ -77,12 +76,12 @@ def stage_tensors(plan, composite_np, source_np, in_source, region_alpha, loss_m
     makes it see-through."""
     work = plan.region_work
     grown = masklib.dilate(mask_np[plan.context_slices()], reach + 2)
-    exclude = resize(to_tensor(grown, dev), plan.context_work).clamp(0, 1)
+    exclude = usable_exclude(resize(to_tensor(grown, dev), plan.context_work).clamp(0, 1), in_source)
     return StageTensors(plan, croplib.crop_work(composite_np, plan.region, work, dev),
                         resize(to_tensor(region_alpha, dev), work),
                         resize(to_tensor(loss_mask_full, dev), work),
                         resize(to_tensor(mask_np[plan.region_slices()], dev), work),
-                        croplib.crop_work(source_np, plan.context, plan.context_work, dev), exclude, in_source)
+                        croplib.crop_work(source_np, plan.context, plan.context_work, dev), exclude)
 
 
 class FillingCounter(ProgressCounter):
@@ -131,8 +130,7 @@ class Harmonizer:
     def pass1(self, t: StageTensors, style_feats, iterations, deadline):
         with torch.no_grad():
             feats = self.extractor(t.composite)
-        exclude = usable_exclude(t.exclude, style_feats, t.in_source)
-        targets = pass1_targets(feats, style_feats, t.loss_mask, exclude, self.values(t))
+        targets = pass1_targets(feats, style_feats, t.loss_mask, t.exclude, self.values(t))
         objective = HarmonyObjective(self.extractor, t.composite, t.composite, t.blend, t.loss_mask, targets, {},
                                      dict(self.weights, histogram=0.0), shape=self.shape_term(t))
         h, w = t.plan.region_work
@@ -142,14 +140,13 @@ class Harmonizer:
               fill=False):
         with torch.no_grad():
             feats = self.extractor(image)
-        exclude = usable_exclude(t.exclude, style_feats, t.in_source)
-        targets = pass2_targets(feats, style_feats, t.loss_mask, exclude, self.values(t))
+        targets = pass2_targets(feats, style_feats, t.loss_mask, t.exclude, self.values(t))
         objective = HarmonyObjective(self.extractor, t.composite, t.composite, t.blend, t.loss_mask, targets,
                                      {layer: targets[layer] for layer in PASS2_HIST_LAYERS}, self.weights,
                                      {layer: targets[layer] for layer in FEATURE_LAYERS},
                                      shape=self.shape_term(t), anchor=anchor)
         if GLOBAL_MIX > 0:
-            objective.mix_context_grams(style_feats, exclude, GLOBAL_MIX)
+            objective.mix_context_grams(style_feats, t.exclude, GLOBAL_MIX)
         h, w = t.plan.region_work
         return self.run(objective, image, iterations, f"{name} {w}x{h}", deadline, fill)
 
@@ -283,9 +280,7 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
         result = job.refine(fine, draft, result, fine_stage, end)
     work = chroma_denoise(to_numpy(result.clamp(0, 1)))
     if params["resynthesis"] > 0:
-        valid = to_numpy(fine.exclude) <= 0
-        if not fine.in_source and not valid.any():
-            valid = None
+        valid = None if fine.exclude is None else to_numpy(fine.exclude) <= 0
         synth = patch_resynthesis(work, to_numpy(fine.style), to_numpy(fine.blend) > 0.5,
                                   painting_valid=valid)
         work = (1 - params["resynthesis"]) * work + params["resynthesis"] * synth

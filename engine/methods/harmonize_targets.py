@@ -11,6 +11,7 @@ from ..matching import consistency_refine, gather, nearest_patches, upsample_map
 PASS1_STYLE_LAYERS = ("relu3_1", "relu4_1")            # the paper adds relu5_1: +50 % compute for little
 PASS2_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 MATCH_LAYER = "relu4_1"
+MATCH_STRIDE = 8                                        # its cell in input pixels (three poolings)
 # Matches also keep the pasted object's values: a squared luminance difference (0..1 units) of the two
 # network cells times this is subtracted from the patches' cosine similarity. Without it a dark detail
 # or a mid-grey object on a light ground maps to the ground (the same smoothness), and its targets
@@ -39,11 +40,12 @@ def style_valid(exclude: torch.Tensor | None, feats: torch.Tensor):
     return valid
 
 
-def usable_exclude(exclude: torch.Tensor, style_feats: dict, required: bool):
+def usable_exclude(exclude: torch.Tensor, required: bool) -> torch.Tensor | None:
     """The footprint to leave out of the matches: always from the composite (``required``: it is the object
-    itself); from a clean painting only while some of the painting is left outside it at the matching layer
-    (a selection covering nearly all of a small image then draws on the whole painting)."""
-    if required or bool((~layer_mask(exclude, style_feats[MATCH_LAYER])).any()):
+    itself); from a clean painting only while some of the painting is left outside it on the matching
+    layer's grid (a selection covering nearly all of a small image then draws on the whole painting)."""
+    grid = tuple(max(1, side // MATCH_STRIDE) for side in exclude.shape[-2:])
+    if required or bool((resize_mask(exclude, grid)[0, 0] <= 0).any()):
         return exclude
     return None
 
