@@ -19,12 +19,12 @@ def normalized_patches(features: torch.Tensor, patch: int = 3) -> torch.Tensor:
     return cols / cols.norm(dim=0, keepdim=True).clamp_min(1e-8)
 
 
-def _cell_values(values: torch.Tensor, hw) -> torch.Tensor:
-    """A 1×1×H×W map averaged over each cell of a layer's ``hw`` grid, flat."""
+def cell_values(values: torch.Tensor, hw) -> torch.Tensor:
+    """A 1×K×H×W map averaged over each cell of a layer's ``hw`` grid: K×(cells), flat per channel."""
     if tuple(values.shape[-2:]) != tuple(hw):
         values = F.adaptive_avg_pool2d(values, hw) if values.shape[-2] >= hw[0] and values.shape[-1] >= hw[1] \
             else F.interpolate(values, size=tuple(hw), mode="bilinear", align_corners=False)
-    return values.reshape(-1)
+    return values.reshape(values.shape[1], -1)
 
 
 def nearest_patches(content: torch.Tensor, style: torch.Tensor, patch: int = 3,
@@ -37,8 +37,8 @@ def nearest_patches(content: torch.Tensor, style: torch.Tensor, patch: int = 3,
     ``content``: 1×C×H×W, ``style``: 1×C×Hs×Ws. ``content_positions`` (flat indices) limits the work to
     those positions (the others map to themselves clipped into the style, and should be ignored);
     ``style_valid`` (bool, Hs×Ws) excludes style positions, e.g. the pasted object itself.
-    ``values`` (content map, style map: 1×1 images of any size, e.g. luminance) with ``value_weight``
-    subtracts ``value_weight·(v_content − v_style)²`` of the two positions' cells from the similarity,
+    ``values`` (content map, style map: 1×K images of any size, e.g. luminance) with ``value_weight``
+    subtracts ``value_weight·Σₖ(v_content − v_style)²`` of the two positions' cells from the similarity,
     so matches also keep the value (light or dark) of the content.
     Returns a LongTensor of H·W flat style indices.
     """
@@ -50,12 +50,11 @@ def nearest_patches(content: torch.Tensor, style: torch.Tensor, patch: int = 3,
     queries = cp[:, content_positions].T.contiguous()          # Nq × D
     if values is not None and value_weight > 0:
         # −β(a − b)² = −βa² + 2βab − βb²; −βa² is the same for every candidate of a query, so the score
-        # is the product of [q, 2βa, −β] and [s, b, b²].
-        a = _cell_values(values[0].to(cp.dtype), (h, w))[content_positions]
-        b = _cell_values(values[1].to(sp.dtype), style.shape[-2:])
-        queries = torch.cat([queries, 2 * value_weight * a[:, None],
-                             torch.full_like(a[:, None], -value_weight)], dim=1)
-        sp = torch.cat([sp, b[None], (b * b)[None]], dim=0)
+        # is the product of [q, 2βa, −β] and [s, b, b²] (per value channel).
+        a = cell_values(values[0].to(cp.dtype), (h, w))[:, content_positions]
+        b = cell_values(values[1].to(sp.dtype), style.shape[-2:])
+        queries = torch.cat([queries, 2 * value_weight * a.T, torch.full_like(a.T, -value_weight)], dim=1)
+        sp = torch.cat([sp, b, b * b], dim=0)
     candidates = torch.arange(sp.shape[1], device=style.device)
     if style_valid is not None:
         candidates = candidates[style_valid.reshape(-1)]

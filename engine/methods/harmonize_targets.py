@@ -3,19 +3,23 @@ onto the painting's (Luan et al. 2018), as the target features of harmonize's lo
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .. import masks as masklib
 from ..losses import resize_mask
-from ..matching import consistency_refine, gather, nearest_patches, upsample_mapping
+from ..matching import cell_values, consistency_refine, gather, nearest_patches, upsample_mapping
 
 PASS1_STYLE_LAYERS = ("relu3_1", "relu4_1")            # the paper adds relu5_1: +50 % compute for little
 PASS2_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 MATCH_LAYER = "relu4_1"
 MATCH_STRIDE = 8                                        # its cell in input pixels (three poolings)
-# Matches also keep the pasted object's values: a squared luminance difference (0..1 units) of the two
-# network cells times this is subtracted from the patches' cosine similarity. Without it a dark detail
-# or a mid-grey object on a light ground maps to the ground (the same smoothness), and its targets
-# erase it.
+# Matches also keep the pasted object's values: squared value differences of the two network cells times
+# this are subtracted from the patches' cosine similarity. Without it a dark detail or a mid-grey object
+# on a light ground maps to the ground (the same smoothness), and its targets erase it. Two values: the
+# cell's luminance (0..1), and the tone rank of the patch's mean luminance among the painting's patches
+# (0..1). The rank measures a difference in the painting's own tonal scale: where the painting renders a
+# mid-tone only as lines on paper (line art), a smooth mid-grey object is far from the blank paper in rank
+# though close to it in luminance, and is matched to the hatching that makes that tone.
 VALUE_WEIGHT = 2.0
 LUMA = (0.299, 0.587, 0.114)
 
@@ -40,6 +44,25 @@ def style_valid(exclude: torch.Tensor | None, feats: torch.Tensor):
     return valid
 
 
+def value_maps(values, content_hw, style_hw, valid) -> tuple:
+    """(content, style) 1×2×h×w maps on a layer's grids: cell luminance and patch tone rank (see
+    VALUE_WEIGHT). ``values``: luminance images of the pasted object's image and of the painting;
+    ``valid``: the painting's cells that can be matched (None: all), whose tones the ranks count."""
+    def on_grid(image, hw):
+        cells = cell_values(image, hw).reshape(1, 1, *hw)
+        patch = F.avg_pool2d(F.pad(cells, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+        return cells, patch
+    (content, content_patch), (style, style_patch) = on_grid(values[0], content_hw), on_grid(values[1], style_hw)
+    tones = style_patch.reshape(-1)
+    tones = (tones if valid is None else tones[valid.reshape(-1)]).sort().values
+
+    def rank(patch):        # the mid-rank: a flat paper's equal tones share the middle of their run
+        flat = patch.reshape(-1).contiguous()
+        below = torch.searchsorted(tones, flat) + torch.searchsorted(tones, flat, right=True)
+        return (below.to(patch.dtype) / (2 * tones.numel())).reshape(patch.shape)
+    return torch.cat([content, rank(content_patch)], dim=1), torch.cat([style, rank(style_patch)], dim=1)
+
+
 def usable_exclude(exclude: torch.Tensor, required: bool) -> torch.Tensor | None:
     """The footprint to leave out of the matches: always from the composite (``required``: it is the object
     itself); from a clean painting only while some of the painting is left outside it on the matching
@@ -57,7 +80,9 @@ def pass1_targets(feats: dict, style_feats: dict, loss_mask, exclude, values=Non
     for layer in PASS1_STYLE_LAYERS:
         f, s = feats[layer], style_feats[layer]
         positions = layer_mask(loss_mask, f).reshape(-1).nonzero()[:, 0]
-        mapping = nearest_patches(f, s, 3, positions, style_valid(exclude, s), values, VALUE_WEIGHT)
+        valid = style_valid(exclude, s)
+        maps = None if values is None else value_maps(values, f.shape[-2:], s.shape[-2:], valid)
+        mapping = nearest_patches(f, s, 3, positions, valid, maps, VALUE_WEIGHT)
         targets[layer] = gather(s, mapping, f.shape[-2:])
     return targets
 
@@ -67,7 +92,9 @@ def pass2_targets(feats: dict, style_feats: dict, loss_mask, exclude, values=Non
     f, s = feats[MATCH_LAYER], style_feats[MATCH_LAYER]
     inside = layer_mask(loss_mask, f)
     positions = inside.reshape(-1).nonzero()[:, 0]
-    mapping = nearest_patches(f, s, 3, positions, style_valid(exclude, s), values, VALUE_WEIGHT)
+    valid = style_valid(exclude, s)
+    maps = None if values is None else value_maps(values, f.shape[-2:], s.shape[-2:], valid)
+    mapping = nearest_patches(f, s, 3, positions, valid, maps, VALUE_WEIGHT)
     mapping = consistency_refine(mapping, s, f.shape[-2:], inside)
     targets = {}
     for layer in PASS2_STYLE_LAYERS:

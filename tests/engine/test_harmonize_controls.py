@@ -128,6 +128,32 @@ def test_value_keeping_matches_prefer_painting_cells_of_the_objects_value():
         assert match % 12 in half
 
 
+def test_a_smooth_mid_tone_object_on_line_art_is_matched_to_hatching_not_to_blank_paper():
+    """Line art renders a mid-tone only as lines on paper. A smooth mid-grey object's features resemble the
+    blank paper's, and cell by cell the hatching is either darker (a line) or as light as the paper (the gap),
+    so luminance alone keeps the paper. In the painting's tonal ranks the object is a hatched tone."""
+    import torch
+
+    from painterly.engine.matching import nearest_patches
+    from painterly.engine.methods.harmonize_targets import VALUE_WEIGHT, value_maps
+    g = torch.Generator().manual_seed(6)
+    paper = torch.rand(8, generator=g)
+    style = paper.view(1, 8, 1, 1).repeat(1, 1, 12, 24)
+    lines = torch.zeros(12, 24, dtype=torch.bool)
+    lines[:, 12::2] = True                                        # right half: a line every other column
+    hatch_gap, hatch_line = paper + 0.5 * torch.rand(8, generator=g), paper + 0.5 * torch.rand(8, generator=g)
+    style[0, :, :, 12:] = torch.where(lines[:, 12:], hatch_line[:, None, None], hatch_gap[:, None, None])
+    style_luma = torch.where(lines, 0.1, 0.85).view(1, 1, 12, 24)
+    content = paper.view(1, 8, 1, 1).repeat(1, 1, 5, 5) + 0.01 * torch.randn(1, 8, 5, 5, generator=g)
+    content_luma = torch.full((1, 1, 5, 5), 0.55)                 # smooth, a mid-tone
+    centre = torch.tensor([12])
+
+    def matched_column(values):
+        return int(nearest_patches(content, style, 3, centre, None, values, VALUE_WEIGHT)[centre]) % 24
+    assert matched_column((content_luma, style_luma)) < 12                               # luminance: paper
+    assert matched_column(value_maps((content_luma, style_luma), (5, 5), (12, 24), None)) >= 12  # ranks: hatching
+
+
 def test_the_shape_term_holds_a_fading_objects_contrast():
     """A ghost (the object faded into the painting) keeps its coarse pattern, so the correlation alone does
     not see it; the term's contrast hinge does, and leaves the paste itself alone."""
