@@ -195,8 +195,15 @@ def run_presets(args, examples) -> int:
     print("params:", json.dumps(params), flush=True)
     tiny = np.full((40, 40, 3), 0.5, np.float32)
     engine.run("photo", {"content": tiny, "style": tiny}, {"size": 40, "iterations": 1})  # networks loaded
-    rows, path = [], OUT / f"preset_{name}.json"
-    for ex in examples:
+    path = OUT / f"preset_{name}.json"
+    # Resumable: a run adds to the rows already there (the previous defaults take about 10 min an example
+    # on a 2-core CPU, more than one sitting for 47 examples); other parameters start the file afresh.
+    rows = json.loads(path.read_text()) if path.exists() else []
+    rows = [r for r in rows if r["params"] == params]
+    done = {r["example"] for r in rows}
+    if done:
+        print(f"{len(done)} examples already in {path.name}, skipped", flush=True)
+    for ex in (e for e in examples if e not in done):
         folder = DATA / ex
         load = lambda name: load_image(folder / f"{name}.png").rgb  # noqa: E731
         inputs = {name: load(name) for name in ("content", "style", "content_seg", "style_seg")}
@@ -205,7 +212,7 @@ def run_presets(args, examples) -> int:
         seconds = time.perf_counter() - start
         pairs = label_pairs(inputs["content_seg"], inputs["style_seg"], inputs["content"].shape[:2],
                             inputs["style"].shape[:2])
-        row = {"example": ex, "seconds": seconds, "preset": name, "params": params}
+        row = {"example": ex, "seconds": seconds, "threads": args.threads, "preset": name, "params": params}
         for key, img in (("content", inputs["content"]), ("ours", result), ("paper", load("paper_result"))):
             row[f"structure_{key}"] = structure_score(img, inputs["content"])
             row[f"colour_{key}"] = colour_distance(img, inputs["style"], pairs)
@@ -213,8 +220,8 @@ def run_presets(args, examples) -> int:
         save_image(OUT / f"{ex}_{name}.png", result)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        path.write_text(json.dumps(rows, indent=1))
-    print_presets_table({name: rows})
+        path.write_text(json.dumps(sorted(rows, key=lambda r: int(r["example"])), indent=1))
+    print_presets_table({name: [r for r in rows if r["example"] in examples]})
     return 0
 
 
