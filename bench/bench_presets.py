@@ -125,9 +125,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-previous", action="store_true", help="skip the (slow) previous defaults")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    tiny = np.random.default_rng(0).uniform(0, 1, (40, 40, 3)).astype(np.float32)
-    small = np.zeros((40, 40), np.float32)
-    small[10:30, 10:30] = 1
+    tiny = np.random.default_rng(0).uniform(0, 1, (96, 96, 3)).astype(np.float32)
+    small = np.zeros((96, 96), np.float32)
+    small[40:56, 40:56] = 1       # with painting enough around it to match against, once its footprint is left out
     for method, inputs in (("global", {"content": tiny, "style": tiny}), ("photo", {"content": tiny, "style": tiny}),
                            ("harmonize", {"composite": tiny, "mask": small})):   # warm-up: networks loaded
         engine.run(method, inputs, {"iterations": 1, "size": 40} if method != "harmonize" else {"iterations": 2})
