@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from photo_quality import colour_distance, structure_score  # bench/ is the script's folder
+from photo_quality import PREVIOUS as PHOTO_PREVIOUS  # bench/ is the script's folder
+from photo_quality import colour_distance, structure_score
 
 from painterly import engine
 from painterly.engine.convert import to_tensor
@@ -48,8 +49,7 @@ LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 PREVIOUS = {
     "global": {"size": 512, "iterations": 300, "pyramid_levels": 2},
     "masked": {"size": 512, "iterations": 300, "pyramid_levels": 2},
-    "photo": {"size": 512, "iterations": 300, "photo_iterations": 300, "pyramid_levels": 2, "mode": "optimize",
-              "smooth": True},
+    "photo": PHOTO_PREVIOUS,
 }
 
 

@@ -185,7 +185,7 @@ def print_table(rows: list[dict]) -> None:
 
 # The photo method's defaults before it had quality presets.
 PREVIOUS = {"size": 512, "iterations": 300, "photo_iterations": 300, "pyramid_levels": 2, "mode": "optimize",
-            "smooth": True}
+            "smooth": True, "smoothness": 100.0, "colour_match": False}
 
 
 def run_presets(args, examples) -> int:

@@ -39,11 +39,13 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 REFERENCE_PIXELS = 700 * 467
 NETWORK = "vgg19"   # the reference's network; the loss weights assume its Caffe-scale features
 
-# Working longest side, stage-1 iterations (shared by the pyramid levels), its pyramid levels and the
-# stage-2 iterations (mode 'optimize') per quality.
+# Working longest side, stage-1 iterations (shared by the pyramid levels), its pyramid levels, the
+# stage-2 iterations (mode 'optimize') and the strength of the closed-form smoothing per quality. The
+# smoothing is strong: what it removes is the network's painterly texture, and the colours it flattens are
+# given back by the colour match that follows it.
 PRESETS = {
-    "preview": {"size": 256, "iterations": 30, "pyramid_levels": 2, "photo_iterations": 30},
-    "final": {"size": 512, "iterations": 60, "pyramid_levels": 3, "photo_iterations": 100},
+    "preview": {"size": 256, "iterations": 30, "pyramid_levels": 2, "photo_iterations": 30, "smoothness": 1000.0},
+    "final": {"size": 512, "iterations": 60, "pyramid_levels": 3, "photo_iterations": 100, "smoothness": 1000.0},
 }
 
 PARAMS = (
@@ -62,7 +64,10 @@ PARAMS = (
           "stages as in the paper (stage 2 costs minutes on a CPU)", choices=("fast", "optimize")),
     Param("smooth", bool, True, "closed-form matting smoothing of the final result (mode 'optimize'; on the "
           "dpst benchmark it removes what stage 2 leaves of painterly texture)"),
-    Param("smoothness", float, 100.0, "strength of the closed-form smoothing (weight of the Laplacian)", 0.0, 1e6),
+    Param("smoothness", float, 0.0, "strength of the closed-form smoothing (weight of the Laplacian; 0 = preset)",
+          0.0, 1e6),
+    Param("colour_match", bool, True, "after the smoothing, match each label's colour mean and covariance to the "
+          "style's (the network stage and the smoothing drift the colours away from the style)"),
     Param("upsample", str, "affine", "to full size: 'affine' (local colour models applied to the full-size "
           "content) or 'bicubic'", choices=("affine", "bicubic")),
     Param("init", str, "transfer", "starting image: 'transfer' (per-label colour statistics of the style) or "
@@ -251,6 +256,9 @@ def run_photo(inputs: dict, params: dict, ctx: RunContext) -> Output:
     result_np = to_image(result)
     if p["mode"] == "fast" or p["smooth"]:
         result_np = matting_smooth(result_np, laplacian=laplacian, smoothness=p["smoothness"])
+    if p["colour_match"]:
+        # A global linear map per label: it moves the colours, not the edges the smoothing made photographic.
+        result_np = colour_transfer(result_np, to_image(style), labels)
     if p["upsample"] == "affine":
         full = affine_upsample(to_image(content), result_np, region)
     else:

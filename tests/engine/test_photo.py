@@ -90,6 +90,18 @@ def test_fast_mode_and_no_label_maps(images):
     assert out.rgb.shape == (40, 48, 3) and np.isfinite(out.rgb).all()
 
 
+def test_each_labels_colours_end_at_the_styles(images):
+    """Whatever the stages leave of the content's colours (here: started from the content, two iterations),
+    the colour match gives each label the style's."""
+    params = dict(FAST, mode="fast", upsample="bicubic", init="content")
+    matched = engine.run("photo", images, params, device="cpu")
+    drifted = engine.run("photo", images, dict(params, colour_match=False), device="cpu")
+    for pair in label_pairs(images["content_seg"], images["style_seg"], (40, 48), (36, 30)):
+        want = images["style"][pair.style > 0].mean(0)
+        gap = lambda out: float(np.abs(out[pair.content > 0].mean(0) - want).max())  # noqa: E731
+        assert gap(matched) < 0.03 < gap(drifted)
+
+
 def test_masked_variant_leaves_outside_untouched(images):
     mask = np.zeros((40, 48), np.float32)
     mask[10:22, 12:26] = 1
