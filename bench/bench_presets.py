@@ -47,8 +47,8 @@ DEMO = Path("/work/shared/data/demo")
 EXAMPLES = ROOT / "examples"
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 PREVIOUS = {
-    "global": {"size": 512, "iterations": 300, "pyramid_levels": 2},
-    "masked": {"size": 512, "iterations": 300, "pyramid_levels": 2},
+    "global": {"size": 512, "iterations": 300, "pyramid_levels": 2, "init": "content", "level_detail": False},
+    "masked": {"size": 512, "iterations": 300, "pyramid_levels": 2, "init": "content", "level_detail": False},
     "photo": PHOTO_PREVIOUS,
 }
 

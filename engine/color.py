@@ -84,12 +84,22 @@ def _sqrt_spd(m: np.ndarray, inverse: bool = False) -> np.ndarray:
     return (vectors * values) @ vectors.T
 
 
-def color_map(source: np.ndarray, reference: np.ndarray, source_weights: np.ndarray | None = None,
-               reference_weights: np.ndarray | None = None, regularise: float = 1e-5) -> np.ndarray:
-    """``source`` with its colours linearly mapped so their mean and covariance are ``reference``'s
-    (the Monge–Kantorovich map, which moves the colours least among all such maps); not clipped."""
+def mixture_stats(images: list, shares: list) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the colours of several images mixed, image i making up ``shares[i]`` of them."""
+    stats = [color_stats(image) for image in images]
+    total = float(sum(shares))
+    mean = sum(w * m for (m, _), w in zip(stats, shares)) / total
+    second = sum(w * (c + np.outer(m, m)) for (m, c), w in zip(stats, shares)) / total
+    return mean, second - np.outer(mean, mean)
+
+
+def color_map(source: np.ndarray, reference, source_weights: np.ndarray | None = None,
+              reference_weights: np.ndarray | None = None, regularise: float = 1e-5) -> np.ndarray:
+    """``source`` with its colours linearly mapped so their mean and covariance are ``reference``'s (an
+    image, or its (mean, covariance)): the Monge–Kantorovich map, which moves the colours least among all
+    such maps; not clipped."""
     s_mean, s_cov = color_stats(source, source_weights)
-    r_mean, r_cov = color_stats(reference, reference_weights)
+    r_mean, r_cov = reference if isinstance(reference, tuple) else color_stats(reference, reference_weights)
     s_cov, r_cov = s_cov + regularise * np.eye(3), r_cov + regularise * np.eye(3)
     s_half, s_inv_half = _sqrt_spd(s_cov), _sqrt_spd(s_cov, inverse=True)
     transform = s_inv_half @ _sqrt_spd(s_half @ r_cov @ s_half) @ s_inv_half

@@ -66,7 +66,8 @@ def fit_longest(hw, longest: int) -> tuple[int, int]:
 
 def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations: list, objective_at: Callable,
                    start: Callable, counter=None, stage: str = "", optimizer: str = "lbfgs",
-                   lr: float | None = None, half: bool = False, image: torch.Tensor | None = None) -> torch.Tensor:
+                   lr: float | None = None, half: bool = False, image: torch.Tensor | None = None,
+                   restore_detail: bool = False) -> torch.Tensor:
     """Optimise at each working size of ``sizes`` (coarse to fine, the last one ``content``'s), each level
     starting from the previous level's result upsampled.
 
@@ -81,6 +82,15 @@ def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations:
         level_content = resize(content, (lh, lw))
         level_styles = [resize(s, scaled_size(s.shape[-2:], factor)) for s in styles]
         objective = objective_at(level_content, level_styles)
-        image = start(level_content, level_styles) if image is None else resize(image, (lh, lw))
+        if image is None:
+            image = start(level_content, level_styles)
+        elif restore_detail:
+            # The coarser level could not hold this level's finer frequencies: they start from the level's
+            # own starting image (its high-pass) instead of being left blurred by the upsampling.
+            fine = start(level_content, level_styles)
+            detail = fine - resize(resize(fine, tuple(image.shape[-2:])), (lh, lw))
+            image = (resize(image, (lh, lw)) + detail).clamp(0, 1)
+        else:
+            image = resize(image, (lh, lw))
         image = optimize(image, objective, n_iter, optimizer, lr, counter, stage=f"{stage} {lw}x{lh}", half=half)
     return image

@@ -2,8 +2,11 @@
 coarse to fine. Used by the ``global`` and ``masked`` methods."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from . import color
+from .convert import to_image, to_tensor
 from .features import FeatureCache, get_extractor
 from .losses import ContentLoss, GramStyleLoss, gram_matrix, total_variation
 from .optimize import ProgressCounter
@@ -13,11 +16,19 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 
 
-def initial_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
+def initial_image(kind: str, content: torch.Tensor, styles: list, weights: list, seed: int,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The optimisation's starting image: the content, the content recoloured to the (blended) styles'
+    colour mean and covariance ('colour': the colours are right from the start, so the iterations go to
+    the strokes), the first style, or the content half covered by noise."""
     if kind == "content":
         return content.clone()
+    if kind == "colour":
+        target = color.mixture_stats([to_image(s) for s in styles], weights)
+        where = None if mask is None or float(mask.sum()) < 1 else to_image(mask)
+        return to_tensor(np.clip(color.color_map(to_image(content), target, where), 0, 1), content.device)
     if kind == "style":
-        return resize(style, tuple(content.shape[-2:]))
+        return resize(styles[0], tuple(content.shape[-2:]))
     generator = torch.Generator().manual_seed(seed)
     noise = torch.rand(content.shape, generator=generator).to(content.device)
     return 0.5 * content + 0.5 * noise
@@ -85,7 +96,9 @@ def stylize_tensor(content: torch.Tensor, styles: list, weights: list, params: d
         return StyleObjective(extractor, level_content, level_styles, weights, params, mask=level_mask)
 
     def start(level_content, level_styles):
-        return initial_image(params["init"], level_content, level_styles[0], params["seed"])
+        level_mask = None if mask is None else resize(mask, tuple(level_content.shape[-2:]))
+        return initial_image(params["init"], level_content, level_styles, weights, params["seed"], level_mask)
 
     return coarse_to_fine(content, styles, sizes, iterations, objective_at, start, counter, stage,
-                          params["optimizer"], params["learning_rate"] or None, ctx.half)
+                          params["optimizer"], params["learning_rate"] or None, ctx.half,
+                          restore_detail=params["level_detail"])

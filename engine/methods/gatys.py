@@ -48,6 +48,8 @@ COMMON_PARAMS = (
     Param("size", int, 0, "working resolution: longest side in pixels (0 = preset)", 0, 4096),
     Param("iterations", int, 0, "optimisation iterations, summed over the pyramid levels (0 = preset)", 0, 10000),
     Param("pyramid_levels", int, 0, "coarse-to-fine levels (0 = preset)", 0, 6),
+    Param("level_detail", bool, True, "each finer pyramid level starts with the fine detail of the starting "
+          "image that the coarser level could not hold (off: the coarser result upsampled, blurred)"),
     Param("network", str, "vgg19", "feature network", choices=NETWORKS),
     Param("pool", str, "avg", "pooling in the feature network", choices=POOLING),
     Param("optimizer", str, "lbfgs", "optimiser", choices=("lbfgs", "adam")),
@@ -55,7 +57,8 @@ COMMON_PARAMS = (
     Param("style_weight", float, 10.0, "weight of the style (Gram) loss", 0.0, 1e12),
     Param("content_weight", float, 1.0, "weight of the content loss", 0.0, 1e12),
     Param("tv_weight", float, 10.0, "weight of the total-variation (smoothness) loss", 0.0, 1e12),
-    Param("init", str, "content", "starting image", choices=("content", "noise", "style")),
+    Param("init", str, "colour", "starting image: the content recoloured to the style's colours, the content, "
+          "the content half covered by noise, or the style", choices=("colour", "content", "noise", "style")),
     Param("seed", int, 0, "random seed (noise init)", 0, 2**31 - 1),
 )
 

@@ -54,6 +54,20 @@ def test_histogram_mode_matches_the_colour_mean_and_covariance():
     assert not np.allclose(color.color_stats(style)[1], target_cov, atol=5e-5)   # it had to change
 
 
+def test_colour_start_has_the_blended_styles_colour_mean_and_covariance():
+    from painterly.engine.stylize import initial_image
+    rng = np.random.default_rng(1)
+    a = np.clip(rng.normal([0.35, 0.4, 0.6], 0.05, (30, 40, 3)), 0, 1).astype(np.float32)
+    b = np.clip(rng.normal([0.65, 0.5, 0.4], 0.08, (20, 20, 3)), 0, 1).astype(np.float32)
+    content = np.clip(rng.normal([0.5, 0.5, 0.5], 0.1, (24, 24, 3)), 0, 1).astype(np.float32)
+    start = initial_image("colour", to_tensor(content), [to_tensor(a), to_tensor(b)], [0.75, 0.25], 0)
+    mean, cov = color.color_stats(start[0].permute(1, 2, 0).numpy())
+    mixed = np.concatenate([a.reshape(-1, 3), b.reshape(-1, 3)])   # 1200 and 400 pixels: 3 to 1
+    assert np.allclose(mean, mixed.mean(0), atol=0.01)
+    assert np.allclose(cov, np.cov(mixed.T, bias=True), atol=2e-3)
+    assert not np.allclose(mean, content.reshape(-1, 3).mean(0), atol=0.05)
+
+
 def test_restore_chroma_amount_moves_the_chroma_part_way():
     rng = np.random.default_rng(1)
     result, original = rng.uniform(0.3, 0.7, (2, 20, 20, 3)).astype(np.float32)

@@ -6,7 +6,7 @@ from painterly.engine import CancelToken, Cancelled, ImageError, MaskError, load
 from painterly.engine.device import select_device
 from painterly.engine.masks import blend_weights, bounding_box, check_mask, composite
 from painterly.engine.optimize import ProgressCounter, optimize
-from painterly.engine.pyramid import Pyramid
+from painterly.engine.pyramid import Pyramid, coarse_to_fine
 
 
 def test_png_16bit_round_trip_keeps_depth_and_alpha(tmp_path):
@@ -80,6 +80,15 @@ def test_pyramid_sizes_and_iteration_split():
     assert Pyramid(levels=3, min_side=150).sizes(512, 384) == [(256, 192), (512, 384)]
     split = pyramid.iterations(100, 3)
     assert sum(split) == 100 and split[0] > split[1] > split[2]
+
+
+def test_a_finer_level_starts_with_the_detail_the_coarser_level_could_not_hold():
+    """With no iterations, coarse to fine must give back the starting image, not a blurred copy of it."""
+    content = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    run = lambda detail: coarse_to_fine(content, [content], [(32, 32), (64, 64)], [0, 0],  # noqa: E731
+                                        lambda c, s: None, lambda c, s: c.clone(), restore_detail=detail)
+    assert float((run(True) - content).abs().mean()) < 0.01
+    assert float((run(False) - content).abs().mean()) > 0.1
 
 
 def test_optimizer_lowers_the_loss_with_both_optimizers():
