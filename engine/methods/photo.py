@@ -5,8 +5,9 @@ Parts: VGG19 content/style losses with a Gram per segmentation label (:mod:`..se
 photorealism regulariser λ·Σ_c V_cᵀ M V_c with M the content's matting Laplacian (:mod:`..matting`), two
 stages as in the reference (stage 1 without the regulariser, coarse-to-fine; stage 2 with it at the
 working size), optional closed-form matting smoothing, and local-affine upsampling to full resolution.
-``mode="fast"`` (the default) replaces stage 2 by the closed-form smoothing solve; quality presets set
-the working size, iterations and pyramid levels. With a mask, only a crop around it is worked on.
+``mode="fast"`` (the default) replaces stage 2 by the closed-form smoothing solve; then each label's
+colours are matched to the style's (``colour_match``). Quality presets set the working size, iterations,
+pyramid levels and smoothing strength. With a mask, only a crop around it is worked on.
 
 Loss scales follow the reference code (Caffe VGG19 features, content_weight 5, style_weight 100,
 tv_weight 1e-3, λ 1e4 — the reference's weights are absolute, not relative to the targets).
