@@ -45,7 +45,7 @@ NETWORK = "vgg19"   # the reference's network; the loss weights assume its Caffe
 # smoothing is strong: what it removes is the network's painterly texture, and the colours it flattens are
 # given back by the colour match that follows it.
 PRESETS = {
-    "preview": {"size": 256, "iterations": 30, "pyramid_levels": 2, "photo_iterations": 30, "smoothness": 1000.0},
+    "preview": {"size": 256, "iterations": 24, "pyramid_levels": 2, "photo_iterations": 30, "smoothness": 1000.0},
     "final": {"size": 512, "iterations": 60, "pyramid_levels": 3, "photo_iterations": 100, "smoothness": 1000.0},
 }
 
