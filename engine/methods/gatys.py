@@ -25,11 +25,13 @@ from ..pyramid import fit_longest, resize, working_size
 from ..stylize import stylize_tensor
 from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, with_preset
 
-# Working longest side, iterations (summed over the levels) and pyramid levels per quality. ``final``
-# keeps most iterations on the coarse levels, where one costs a quarter of the next finer one.
+# Working longest side, iterations (summed over the levels) and pyramid levels per quality; two thirds
+# of the iterations go to the coarse level, where one costs a quarter. ``final`` has two levels: a third,
+# 128 px level moved the content more than its cheap iterations gained (on coffee at the same style
+# weight: content change 0.81 with three levels and 60 iterations, 0.68 with two and 50, style closer too).
 PRESETS = {
     "preview": {"size": 256, "iterations": 20, "pyramid_levels": 2},
-    "final": {"size": 512, "iterations": 60, "pyramid_levels": 3},
+    "final": {"size": 512, "iterations": 50, "pyramid_levels": 2},
 }
 STYLE_INPUTS = ("style", "style2", "style3")  # optional further styles are inputs like any other
 MAX_STYLE_SIDE = 1536  # the style image's working size at most (its features cost memory like an image)
