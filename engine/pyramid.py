@@ -69,7 +69,8 @@ def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations:
                    lr: float | None = None, half: bool = False, image: torch.Tensor | None = None,
                    restore_detail: bool = False) -> torch.Tensor:
     """Optimise at each working size of ``sizes`` (coarse to fine, the last one ``content``'s), each level
-    starting from the previous level's result upsampled.
+    starting from the previous level's result upsampled (with ``restore_detail``, plus the high-pass of
+    the level's own starting image, which the coarser level could not hold).
 
     ``styles`` are at the scale that goes with ``content``; at each level the content and every style are
     resized by the same factor, so the style's strokes keep their size relative to the content.
