@@ -13,7 +13,8 @@ Metrics, all at the content's full size:
 * time in seconds (stage 1 is shared, so each variant is charged stage 1 plus its own step).
 
 Writes sheets (content | style | ours | ours smoothed | ours fast | paper) and a table to results/photo_quality/
-(git-ignored; the dpst images must never enter the repository).
+(git-ignored; the dpst images must never enter the repository). ``--preset`` runs keep their rows (numbers
+only) in bench/figures/photo_<preset>.json, in the repository, and resume from them.
 
     nice -n 10 python bench/photo_quality.py --examples 1 2 9 --size 256 --iterations 40 --photo-iterations 40
 """
@@ -21,6 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +48,9 @@ from painterly.engine.segmentation import label_pairs
 
 DATA = Path("/work/shared/data/dpst")
 OUT = Path(__file__).resolve().parents[1] / "results" / "photo_quality"
+# The --preset rows (numbers only, no images) are kept in the repository: the previous defaults take hours
+# for all 47 examples, so the column is filled over several sittings and must outlive any one checkout.
+FIGURES = Path(__file__).resolve().parent / "figures"
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -188,31 +195,46 @@ PREVIOUS = {"size": 512, "iterations": 300, "photo_iterations": 300, "pyramid_le
             "smooth": True, "smoothness": 100.0, "colour_match": False}
 
 
+def machine() -> dict:
+    """What the seconds of a row were measured on: the code's commit, the CPU and torch's threads."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=FIGURES.parent, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except OSError:
+        commit = ""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    return {"commit": commit, "cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads()}
+
+
 def run_presets(args, examples) -> int:
-    """The method as a user runs it (label maps, result at full size), one quality preset, timed per example."""
+    """The method as a user runs it (label maps, result at full size), one quality preset, timed per example
+    (wall clock, and the process's CPU seconds, which another job on the machine does not inflate)."""
     params = dict(PREVIOUS if args.preset == "previous" else {"quality": args.preset}, **json.loads(args.params))
     name = args.preset + (f"_{args.label}" if args.label else "")
     print("params:", json.dumps(params), flush=True)
     tiny = np.full((40, 40, 3), 0.5, np.float32)
     engine.run("photo", {"content": tiny, "style": tiny}, {"size": 40, "iterations": 1})  # networks loaded
-    path = OUT / f"preset_{name}.json"
-    # Resumable: a run adds to the rows already there (the previous defaults take about 10 min an example
-    # on a 2-core CPU, more than one sitting for 47 examples); other parameters start the file afresh.
+    path = FIGURES / f"photo_{name}.json"
+    # Resumable: a run adds to the rows already there; rows of other parameters are dropped.
     rows = json.loads(path.read_text()) if path.exists() else []
     rows = [r for r in rows if r["params"] == params]
     done = {r["example"] for r in rows}
     if done:
         print(f"{len(done)} examples already in {path.name}, skipped", flush=True)
+    where = machine()
     for ex in (e for e in examples if e not in done):
         folder = DATA / ex
         load = lambda name: load_image(folder / f"{name}.png").rgb  # noqa: E731
         inputs = {name: load(name) for name in ("content", "style", "content_seg", "style_seg")}
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = engine.run("photo", inputs, params, device=args.device)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         pairs = label_pairs(inputs["content_seg"], inputs["style_seg"], inputs["content"].shape[:2],
                             inputs["style"].shape[:2])
-        row = {"example": ex, "seconds": seconds, "threads": args.threads, "preset": name, "params": params}
+        row = {"example": ex, "seconds": seconds, "cpu_seconds": cpu_seconds, "preset": name, "params": params,
+               **where}
         for key, img in (("content", inputs["content"]), ("ours", result), ("paper", load("paper_result"))):
             row[f"structure_{key}"] = structure_score(img, inputs["content"])
             row[f"colour_{key}"] = colour_distance(img, inputs["style"], pairs)
@@ -220,7 +242,8 @@ def run_presets(args, examples) -> int:
         save_image(OUT / f"{ex}_{name}.png", result)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        path.write_text(json.dumps(sorted(rows, key=lambda r: int(r["example"])), indent=1))
+        FIGURES.mkdir(exist_ok=True)
+        path.write_text(json.dumps(sorted(rows, key=lambda r: int(r["example"])), indent=1) + "\n")
     print_presets_table({name: [r for r in rows if r["example"] in examples]})
     return 0
 
@@ -277,15 +300,15 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", default="rows.json", help="file name of this batch's rows (rows*.json)")
     parser.add_argument("--preset", choices=("preview", "final", "previous"),
                         help="run the whole method as a user does (label maps, full size) with this quality "
-                             "preset, or the defaults before the presets ('previous'); rows to preset_<name>.json")
+                             "preset, or the defaults before the presets ('previous'); rows to bench/figures/photo_<name>.json")
     parser.add_argument("--params", default="{}", help="with --preset: explicit parameters (JSON) on top")
-    parser.add_argument("--label", default="", help="with --preset: suffix of the rows' name (preset_NAME_LABEL)")
+    parser.add_argument("--label", default="", help="with --preset: suffix of the rows' name (photo_NAME_LABEL)")
     parser.add_argument("--presets-table", nargs="*", metavar="NAME",
-                        help="print the table of these presets' rows side by side (preset_NAME.json)")
+                        help="print the table of these presets' rows side by side (bench/figures/photo_NAME.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.presets_table:
-        print_presets_table({name: json.loads((OUT / f"preset_{name}.json").read_text())
+        print_presets_table({name: json.loads((FIGURES / f"photo_{name}.json").read_text())
                              for name in args.presets_table})
         return 0
     if not DATA.is_dir():
