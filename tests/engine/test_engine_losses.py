@@ -30,6 +30,21 @@ def test_masked_gram_resizes_mask_per_layer():
     assert torch.allclose(masked_gram_matrix(features, mask), gram_matrix(features[..., 4:12, 2:10]), atol=1e-6)
 
 
+def test_masked_gram_of_a_soft_partial_mask_has_the_weighted_value_and_gradient():
+    """Σ m f fᵀ / Σ m, whichever positions the computation visits; gradients included."""
+    generator = torch.Generator().manual_seed(3)
+    features = torch.randn(1, 6, 12, 10, generator=generator, requires_grad=True)
+    mask = torch.rand(12, 10, generator=generator) * (torch.rand(12, 10, generator=generator) > 0.6)
+    flat, m = features.reshape(6, -1), mask.reshape(-1)
+    expected = (flat * m) @ flat.T / m.sum()
+    got = masked_gram_matrix(features, mask)[0]
+    assert torch.allclose(got, expected, atol=1e-5)
+    weights = torch.randn(6, 6, generator=generator)
+    grad_got, = torch.autograd.grad((got * weights).sum(), features)
+    grad_expected, = torch.autograd.grad((expected * weights).sum(), features)
+    assert torch.allclose(grad_got, grad_expected, atol=1e-5)
+
+
 def test_masked_gram_ignores_everything_outside_the_mask():
     torch.manual_seed(2)
     features = torch.randn(1, 4, 8, 8)
