@@ -81,13 +81,16 @@ def warm_up() -> None:
 def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.Tensor, dict]],
              iterations: int, optimizer: str = "lbfgs", lr: float | None = None,
              counter: ProgressCounter | None = None, stage: str = "", clamp: bool = True,
-             half: bool = False, deadline: float | None = None) -> torch.Tensor:
+             half: bool = False, deadline: float | None = None, bounded: bool = False) -> torch.Tensor:
     """Minimise ``loss_fn(image)`` over the pixels of ``image``; returns the optimised image (detached).
 
     ``loss_fn`` returns ``(total_loss, {term_name: float})``. One call of the progress counter per
     iteration; a set cancel token raises :class:`Cancelled` within one iteration. ``half`` evaluates the
     network in float16 autocast on CUDA (the image and optimiser state stay float32). ``deadline`` (a
-    ``time.monotonic()`` value) ends the loop after the iteration during which it passed.
+    ``time.monotonic()`` value) ends the loop after the iteration during which it passed. ``bounded`` clamps
+    the image to [0, 1] before each evaluation (as Adam's steps are): unclamped, L-BFGS reaches part of its
+    loss with values the output's clamp throws away (on a Gatys run, a style loss of 0.021 at the
+    optimiser's point was 0.059 once clamped).
     """
     # contiguous: L-BFGS flattens the gradient with view(), which fails on a permuted (channels-last) image
     image = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
@@ -106,10 +109,17 @@ def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.
     last_terms: dict = {}
 
     def closure():
+        if bounded:
+            with torch.no_grad():
+                image.clamp_(0, 1)
         opt.zero_grad(set_to_none=True)
         with autocast_context(image.device, half):
             loss, terms = loss_fn(image)
         loss.float().backward()
+        if bounded:  # a pixel at a bound is held there: the descent direction ignores its push outwards
+            with torch.no_grad():
+                grad = image.grad
+                grad.masked_fill_(((image <= 0) & (grad > 0)) | ((image >= 1) & (grad < 0)), 0.0)
         last_terms.clear()
         last_terms.update(terms, total=float(loss.detach()))
         return loss

@@ -40,11 +40,15 @@ class Pyramid:
         return split
 
 
-def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize an N×C×H×W image; area averaging down (no aliasing), bicubic up."""
+def resize(image: torch.Tensor, size: tuple[int, int], sharp: bool = False) -> torch.Tensor:
+    """Resize an N×C×H×W image; down by area averaging (no aliasing; masks keep their coverage) or, with
+    ``sharp``, antialiased bicubic (a picture keeps the fine detail that a box filter of a non-integer
+    factor smears), up by bicubic."""
     if tuple(image.shape[-2:]) == tuple(size):
         return image
     if size[0] <= image.shape[-2] and size[1] <= image.shape[-1]:
+        if sharp:
+            return F.interpolate(image, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
         return F.interpolate(image, size=size, mode="area")
     return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
 
@@ -67,7 +71,7 @@ def fit_longest(hw, longest: int) -> tuple[int, int]:
 def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations: list, objective_at: Callable,
                    start: Callable, counter=None, stage: str = "", optimizer: str = "lbfgs",
                    lr: float | None = None, half: bool = False, image: torch.Tensor | None = None,
-                   restore_detail: bool = False) -> torch.Tensor:
+                   restore_detail: bool = False, bounded: bool = False) -> torch.Tensor:
     """Optimise at each working size of ``sizes`` (coarse to fine, the last one ``content``'s), each level
     starting from the previous level's result upsampled (with ``restore_detail``, plus the high-pass of
     the level's own starting image, which the coarser level could not hold).
@@ -75,7 +79,8 @@ def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations:
     ``styles`` are at the scale that goes with ``content``; at each level the content and every style are
     resized by the same factor, so the style's strokes keep their size relative to the content.
     ``objective_at(level_content, level_styles)`` builds the level's loss; ``start(level_content,
-    level_styles)`` the first level's starting image (unless ``image`` is given).
+    level_styles)`` the first level's starting image (unless ``image`` is given). ``bounded``: see
+    :func:`optimize`.
     """
     h = content.shape[-2]
     for (lh, lw), n_iter in zip(sizes, iterations):
@@ -93,5 +98,6 @@ def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations:
             image = (resize(image, (lh, lw)) + detail).clamp(0, 1)
         else:
             image = resize(image, (lh, lw))
-        image = optimize(image, objective, n_iter, optimizer, lr, counter, stage=f"{stage} {lw}x{lh}", half=half)
+        image = optimize(image, objective, n_iter, optimizer, lr, counter, stage=f"{stage} {lw}x{lh}", half=half,
+                         bounded=bounded)
     return image

@@ -96,7 +96,8 @@ def style_images(inputs: dict, params: dict, longest: int, ctx: RunContext) -> t
     weights = style_weights(params["style_blend"], len(arrays))
     side = min(MAX_STYLE_SIDE, max(16, round(longest * params["style_scale"])))
     kept = [(a, w) for a, w in zip(arrays, weights) if w > 0]
-    return [to_numpy(resize(to_tensor(a, ctx.device), fit_longest(a.shape[:2], side))) for a, _ in kept], \
+    return [to_numpy(resize(to_tensor(a, ctx.device), fit_longest(a.shape[:2], side), sharp=True))
+            for a, _ in kept], \
         [w for _, w in kept]
 
 
@@ -119,7 +120,7 @@ def run_global(inputs: dict, params: dict, ctx: RunContext) -> Output:
     torch.manual_seed(p["seed"])
     content_np = inputs["content"]
     size = working_size(*content_np.shape[:2], p["size"])
-    content = to_image(resize(to_tensor(content_np, ctx.device), size))
+    content = to_image(resize(to_tensor(content_np, ctx.device), size, sharp=True))
     styles, weights = style_images(inputs, p, max(size), ctx)
     result = transfer(content, styles, weights, p, ctx, stage="global")
     full = to_image(resize(to_tensor(result, ctx.device), content_np.shape[:2]))

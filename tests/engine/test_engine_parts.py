@@ -6,7 +6,7 @@ from painterly.engine import CancelToken, Cancelled, ImageError, MaskError, load
 from painterly.engine.device import select_device
 from painterly.engine.masks import blend_weights, bounding_box, check_mask, composite
 from painterly.engine.optimize import ProgressCounter, optimize
-from painterly.engine.pyramid import Pyramid, coarse_to_fine
+from painterly.engine.pyramid import Pyramid, coarse_to_fine, resize
 
 
 def test_png_16bit_round_trip_keeps_depth_and_alpha(tmp_path):
@@ -99,6 +99,28 @@ def test_optimizer_lowers_the_loss_with_both_optimizers():
         optimize(torch.zeros(1, 3, 8, 8), lambda x: (((x - target) ** 2).mean(), {}), 20, name,
                  lr=0.1 if name == "adam" else None, counter=counter)
         assert len(losses) == 20 and losses[-1] < 0.1 * losses[0], name
+
+
+def test_bounded_optimisation_returns_an_image_as_good_as_the_loss_it_reached():
+    """The output is clamped to [0, 1]: an optimiser that reaches its loss with values outside the range
+    hands back a worse image than the one it reports. Here the left half wants 1.6 and the right half
+    0.5 below the left: unbounded, both end above 1 and clamp to 1."""
+    def loss(x):
+        left, right = x[..., :4], x[..., 4:]
+        return ((left - 1.6) ** 2).mean() + 10 * ((right - left + 0.5) ** 2).mean(), {}
+
+    start = torch.full((1, 3, 8, 8), 0.5)
+    final = {b: float(loss(optimize(start, loss, 30, "lbfgs", bounded=b))[0]) for b in (False, True)}
+    assert final[True] < 0.4 < 2.0 < final[False], final
+
+
+def test_sharp_downscaling_keeps_fine_detail_that_area_averaging_smears():
+    """Stripes of a 5 px period, downscaled by 0.68 (still above the new Nyquist limit)."""
+    x = torch.arange(300, dtype=torch.float32)
+    stripes = (0.5 + 0.4 * torch.sin(2 * torch.pi * x / 5.0)).expand(1, 3, 300, 300).contiguous()
+    kept = {sharp: float(resize(stripes, (204, 204), sharp=sharp)[0, 0, 100].std() / stripes[0, 0, 0].std())
+            for sharp in (False, True)}
+    assert kept[True] > 0.85 and kept[False] < 0.8, kept
 
 
 def test_cancel_token_stops_within_one_iteration():
