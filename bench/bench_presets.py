@@ -6,10 +6,12 @@ Images (redistributable, examples/ and /work/shared/data/demo): each brought to 
   masked    the demo cup in The Starry Night, restyled inside its mask
   photo     coffee.png taking the look of rocket.jpg (dusk blue)
   harmonize the demo cup in The Starry Night
-Rows: ``preview`` and ``final`` as shipped, and ``previous``: the defaults before the presets existed (global
-and masked: 512 px, 300 iterations, 2 pyramid levels; photo: 512 px, 300 + 300 iterations, two stages and
-smoothing; harmonize had its presets already). Seconds: wall clock of ``engine.run`` after a warm-up that loads
-the networks (a running daemon keeps them loaded; a cold command line adds about 1-2 s).
+Rows: ``preview`` and ``final`` as shipped, and ``previous``: the product's defaults before the presets existed,
+run by the code of that time (commit FILED, in a child process: bench/render_at_commit.py; global and masked:
+512 px, 300 iterations; photo: 512 px, 300 + 300 iterations, two stages and smoothing; harmonize had its
+presets already). ``--previous-here`` runs those parameters on this commit's engine instead. Seconds: wall
+clock of ``engine.run`` after a warm-up that loads the networks (a running daemon keeps them loaded; a cold
+command line adds about 1-2 s).
 Quality:
   style dist  mean over relu1_1..relu5_1 (VGG19) of |G(result) − G(style)|² / |G(style)|², inside the mask for
               masked/harmonize (lower = closer to the style);
@@ -20,11 +22,13 @@ Quality:
          distance to the style, lower = better), as bench/photo_quality.py.
 
     python bench/bench_presets.py --threads 2 [--methods global masked photo harmonize] [--sweep] [--no-previous]
+                                  [--previous-here]
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +38,7 @@ from PIL import Image
 
 from photo_quality import PREVIOUS as PHOTO_PREVIOUS  # bench/ is the script's folder
 from photo_quality import colour_distance, structure_score
+from render_at_commit import render
 
 from painterly import engine
 from painterly.engine.convert import to_tensor
@@ -46,6 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = Path("/work/shared/data/demo")
 EXAMPLES = ROOT / "examples"
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# The code when quality presets were asked for: its defaults are the ``previous`` rows.
+FILED = "712ad30"
+# The same parameters on this commit's engine (--previous-here).
 PREVIOUS = {
     "global": {"size": 512, "iterations": 300, "pyramid_levels": 2, "init": "content", "level_detail": False},
     "masked": {"size": 512, "iterations": 300, "pyramid_levels": 2, "init": "content", "level_detail": False},
@@ -95,17 +103,32 @@ def cases(names):
 def measure(method: str, inputs: dict, params: dict) -> dict:
     start = time.perf_counter()
     result = engine.run(method, inputs, params, device="cpu")
-    seconds = time.perf_counter() - start
+    return dict(s=time.perf_counter() - start, **quality(method, inputs, result))
+
+
+def quality(method: str, inputs: dict, result: np.ndarray) -> dict:
     if method == "photo":
         pairs = label_pairs(None, None, inputs["content"].shape[:2], inputs["style"].shape[:2])
-        return {"s": seconds, "structure": structure_score(result, inputs["content"]),
+        return {"structure": structure_score(result, inputs["content"]),
                 "colour": colour_distance(result, inputs["style"], pairs)}
     content = inputs.get("content", inputs.get("composite"))
     style = inputs.get("style", inputs.get("composite"))
     style = np.asarray(Image.fromarray((style * 255).astype(np.uint8)).resize(
         (round(style.shape[1] * max(content.shape) / max(style.shape)),
          round(style.shape[0] * max(content.shape) / max(style.shape))), Image.LANCZOS), np.float32) / 255.0
-    return dict(s=seconds, **style_metrics(result, content, style, inputs.get("mask")))
+    return style_metrics(result, content, style, inputs.get("mask"))
+
+
+def previous_at_commit(todo: list, threads: int) -> dict:
+    """{(method, name): row} of the FILED commit's defaults, rendered in one child process."""
+    with tempfile.TemporaryDirectory(prefix="painterly-bench-") as tmp:
+        cases = []
+        for i, (method, name, inputs) in enumerate(todo):
+            np.savez(f"{tmp}/{i}.npz", **inputs)
+            cases.append({"method": method, "inputs": f"{tmp}/{i}.npz", "params": {}, "out": f"{tmp}/{i}.npy"})
+        timed = render(FILED, {"threads": threads, "cases": cases})
+        return {(method, name): dict(s=t["seconds"], **quality(method, inputs, np.load(case["out"])))
+                for (method, name, inputs), case, t in zip(todo, cases, timed)}
 
 
 def at_content_change(sweep: list, target: float) -> float | None:
@@ -123,6 +146,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sweep", action="store_true", help="final at style weights ×0.5 and ×2 too")
     parser.add_argument("--no-previous", action="store_true", help="skip the (slow) previous defaults")
+    parser.add_argument("--previous-here", action="store_true",
+                        help=f"the previous defaults' parameters on this engine (default: the code of {FILED})")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     tiny = np.random.default_rng(0).uniform(0, 1, (96, 96, 3)).astype(np.float32)
@@ -133,11 +158,19 @@ def main(argv=None) -> int:
         engine.run(method, inputs, {"iterations": 1, "size": 40} if method != "harmonize" else {"iterations": 2})
     print(f"torch threads {torch.get_num_threads()}; seconds after warm-up, 512 px images", flush=True)
     rows = []
+    todo = [(method, name, inputs) for method, examples in cases(args.methods).items() if method in PREVIOUS
+            for name, inputs in examples]
+    filed = {} if args.no_previous or args.previous_here else previous_at_commit(todo, args.threads)
+    for (method, name), r in filed.items():
+        print(method, name, f"previous ({FILED})", {k: round(v, 4) for k, v in r.items()}, flush=True)
     for method, examples in cases(args.methods).items():
         presets = ["preview", "final"] + ([] if args.no_previous or method not in PREVIOUS else ["previous"])
         for name, inputs in examples:
             results = {}
             for preset in presets:
+                if preset == "previous" and not args.previous_here:
+                    results[preset] = filed[(method, name)]
+                    continue
                 params = PREVIOUS[method] if preset == "previous" else {"quality": preset}
                 results[preset] = measure(method, inputs, params)
                 print(method, name, preset, {k: round(v, 4) for k, v in results[preset].items()}, flush=True)
