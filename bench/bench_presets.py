@@ -176,8 +176,11 @@ def main(argv=None) -> int:
                 print(method, name, preset, {k: round(v, 4) for k, v in results[preset].items()}, flush=True)
             if args.sweep and method in ("global", "masked") and "previous" in results:
                 weight = engine.get_method(method).resolve_params({})["style_weight"]
-                sweep = [results["final"]] + [measure(method, inputs, {"quality": "final", "style_weight": weight * f})
-                                              for f in (0.5, 2.0)]
+                sweep = [results["final"]]
+                for factor in (0.5, 2.0):
+                    sweep.append(measure(method, inputs, {"quality": "final", "style_weight": weight * factor}))
+                    print(method, name, f"final, style weight x{factor}", {k: round(v, 4) for k, v in sweep[-1].items()},
+                          flush=True)
                 results["final"]["at_previous"] = at_content_change(sweep, results["previous"]["content"])
             rows += [(method, name, preset, r) for preset, r in results.items()]
     print(f"\n{'method':10} {'image':14} {'preset':9} {'seconds':>8}  quality")
