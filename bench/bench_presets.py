@@ -38,7 +38,7 @@ from PIL import Image
 
 from photo_quality import PREVIOUS as PHOTO_PREVIOUS  # bench/ is the script's folder
 from photo_quality import colour_distance, structure_score
-from render_at_commit import render
+from render_at_commit import FILED, render
 
 from painterly import engine
 from painterly.engine.convert import to_tensor
@@ -51,8 +51,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = Path("/work/shared/data/demo")
 EXAMPLES = ROOT / "examples"
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-# The code when quality presets were asked for: its defaults are the ``previous`` rows.
-FILED = "712ad30"
 # The same parameters on this commit's engine (--previous-here).
 PREVIOUS = {
     "global": {"size": 512, "iterations": 300, "pyramid_levels": 2, "init": "content", "level_detail": False},

@@ -26,6 +26,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from painterly.engine.features import get_extractor
 from painterly.engine.methods.photo import CONTENT_LAYER, NETWORK, PRESETS, STYLE_LAYERS, stylize_photo
 from painterly.engine.pyramid import resize, working_size
 from painterly.engine.segmentation import label_pairs
+from render_at_commit import FILED, render  # bench/ is the script's folder
 
 DATA = Path("/work/shared/data/dpst")
 OUT = Path(__file__).resolve().parents[1] / "results" / "photo_quality"
@@ -190,7 +192,8 @@ def print_table(rows: list[dict]) -> None:
               f"{mean('s_per_iter_stage1'):9.2f} {mean('s_per_iter_stage2'):9.2f}")
 
 
-# The photo method's defaults before it had quality presets.
+# The photo method's defaults before it had quality presets, pinned for this engine (--previous-here); the
+# previous rows are otherwise the code of that time (FILED) with its own defaults.
 PREVIOUS = {"size": 512, "iterations": 300, "photo_iterations": 300, "pyramid_levels": 2, "mode": "optimize",
             "smooth": True, "smoothness": 100.0, "colour_match": False}
 
@@ -211,30 +214,41 @@ def machine() -> dict:
 def run_presets(args, examples) -> int:
     """The method as a user runs it (label maps, result at full size), one quality preset, timed per example
     (wall clock, and the process's CPU seconds, which another job on the machine does not inflate)."""
-    params = dict(PREVIOUS if args.preset == "previous" else {"quality": args.preset}, **json.loads(args.params))
+    here = args.preset != "previous" or args.previous_here
+    preset = (PREVIOUS if args.previous_here else {}) if args.preset == "previous" else {"quality": args.preset}
+    params = dict(preset, **json.loads(args.params))
     name = args.preset + (f"_{args.label}" if args.label else "")
-    print("params:", json.dumps(params), flush=True)
+    where = machine()
+    code = where["commit"] if here else FILED  # whose engine renders
+    print("params:", json.dumps(params), "engine of", code, flush=True)
     tiny = np.full((40, 40, 3), 0.5, np.float32)
     engine.run("photo", {"content": tiny, "style": tiny}, {"size": 40, "iterations": 1})  # networks loaded
     path = FIGURES / f"photo_{name}.json"
-    # Resumable: a run adds to the rows already there; rows of other parameters are dropped.
+    # Resumable: a run adds to the rows already there; rows of other parameters or code are dropped.
     rows = json.loads(path.read_text()) if path.exists() else []
-    rows = [r for r in rows if r["params"] == params]
+    rows = [r for r in rows if r["params"] == params and (here or r.get("code") == FILED)]
     done = {r["example"] for r in rows}
     if done:
         print(f"{len(done)} examples already in {path.name}, skipped", flush=True)
-    where = machine()
     for ex in (e for e in examples if e not in done):
         folder = DATA / ex
         load = lambda name: load_image(folder / f"{name}.png").rgb  # noqa: E731
         inputs = {name: load(name) for name in ("content", "style", "content_seg", "style_seg")}
-        start, cpu_start = time.perf_counter(), time.process_time()
-        result = engine.run("photo", inputs, params, device=args.device)
-        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        if here:
+            start, cpu_start = time.perf_counter(), time.process_time()
+            result = engine.run("photo", inputs, params, device=args.device)
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        else:
+            with tempfile.TemporaryDirectory(prefix="painterly-photo-") as tmp:
+                np.savez(f"{tmp}/in.npz", **inputs)
+                timed, = render(FILED, {"threads": args.threads, "cases": [
+                    {"method": "photo", "inputs": f"{tmp}/in.npz", "params": params, "out": f"{tmp}/out.npy"}]})
+                result = np.load(f"{tmp}/out.npy")
+            seconds, cpu_seconds = timed["seconds"], timed["cpu_seconds"]
         pairs = label_pairs(inputs["content_seg"], inputs["style_seg"], inputs["content"].shape[:2],
                             inputs["style"].shape[:2])
         row = {"example": ex, "seconds": seconds, "cpu_seconds": cpu_seconds, "preset": name, "params": params,
-               **where}
+               **where, "code": code}
         for key, img in (("content", inputs["content"]), ("ours", result), ("paper", load("paper_result"))):
             row[f"structure_{key}"] = structure_score(img, inputs["content"])
             row[f"colour_{key}"] = colour_distance(img, inputs["style"], pairs)
@@ -302,6 +316,9 @@ def main(argv=None) -> int:
                         help="run the whole method as a user does (label maps, full size) with this quality "
                              "preset, or the defaults before the presets ('previous'); rows to bench/figures/photo_<name>.json")
     parser.add_argument("--params", default="{}", help="with --preset: explicit parameters (JSON) on top")
+    parser.add_argument("--previous-here", action="store_true",
+                        help=f"--preset previous: the pinned parameters on this engine (default: the code of {FILED} "
+                             "with its own defaults)")
     parser.add_argument("--label", default="", help="with --preset: suffix of the rows' name (photo_NAME_LABEL)")
     parser.add_argument("--presets-table", nargs="*", metavar="NAME",
                         help="print the table of these presets' rows side by side (bench/figures/photo_NAME.json)")
