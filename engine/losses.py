@@ -33,9 +33,10 @@ def masked_gram_matrix(features: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     m = resize_mask(mask.to(features.dtype), (h, w)).reshape(-1, 1, h * w)
     total = m.sum(dim=2, keepdim=True).clamp_min(1e-8)
     flat = features.reshape(n, c, h * w)
-    if n == 1 and m.shape[0] == 1:
+    if n == 1 and m.shape[0] == 1 and features.device.type == "cpu":
         # Only the positions the mask covers: a label of a segmentation covers a part of the image, so a
-        # Gram per label costs what one Gram of the whole image costs, not that times the labels.
+        # Gram per label costs what one Gram of the whole image costs, not that times the labels. (Not on
+        # a GPU: there the product is cheap and counting the positions would stall the device each call.)
         inside = m.reshape(-1).nonzero().squeeze(1)
         if inside.numel() < 0.75 * h * w:
             part = flat[0].index_select(1, inside)
