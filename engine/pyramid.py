@@ -1,6 +1,7 @@
 """Coarse-to-fine optimisation: solve at a small size, upsample, refine at the next size."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -71,7 +72,7 @@ def fit_longest(hw, longest: int) -> tuple[int, int]:
 def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations: list, objective_at: Callable,
                    start: Callable, counter=None, stage: str = "", optimizer: str = "lbfgs",
                    lr: float | None = None, half: bool = False, image: torch.Tensor | None = None,
-                   restore_detail: bool = False, bounded: bool = False) -> torch.Tensor:
+                   restore_detail: bool = False, bounded: bool = False, budget: float | None = None) -> torch.Tensor:
     """Optimise at each working size of ``sizes`` (coarse to fine, the last one ``content``'s), each level
     starting from the previous level's result upsampled (with ``restore_detail``, plus the high-pass of
     the level's own starting image, which the coarser level could not hold).
@@ -80,10 +81,15 @@ def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations:
     resized by the same factor, so the style's strokes keep their size relative to the content.
     ``objective_at(level_content, level_styles)`` builds the level's loss; ``start(level_content,
     level_styles)`` the first level's starting image (unless ``image`` is given). ``bounded``: see
-    :func:`optimize`.
+    :func:`optimize`. ``budget`` (seconds): each level stops at its share of it (its iterations × pixels),
+    so a slower machine than planned for still finishes on time, with fewer iterations.
     """
     h = content.shape[-2]
-    for (lh, lw), n_iter in zip(sizes, iterations):
+    costs = [n * lh * lw for (lh, lw), n in zip(sizes, iterations)]
+    began, spent = time.monotonic(), 0
+    for (lh, lw), n_iter, cost in zip(sizes, iterations, costs):
+        spent += cost
+        deadline = None if budget is None else began + budget * spent / max(1, sum(costs))
         factor = lh / h
         level_content = resize(content, (lh, lw))
         level_styles = [resize(s, scaled_size(s.shape[-2:], factor)) for s in styles]
@@ -99,5 +105,5 @@ def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations:
         else:
             image = resize(image, (lh, lw))
         image = optimize(image, objective, n_iter, optimizer, lr, counter, stage=f"{stage} {lw}x{lh}", half=half,
-                         bounded=bounded)
+                         bounded=bounded, deadline=deadline)
     return image

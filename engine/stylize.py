@@ -101,4 +101,4 @@ def stylize_tensor(content: torch.Tensor, styles: list, weights: list, params: d
 
     return coarse_to_fine(content, styles, sizes, iterations, objective_at, start, counter, stage,
                           params["optimizer"], params["learning_rate"] or None, ctx.half,
-                          restore_detail=params["level_detail"], bounded=True)
+                          restore_detail=params["level_detail"], bounded=True, budget=params.get("budget"))

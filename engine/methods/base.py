@@ -86,6 +86,24 @@ def with_preset(params: dict, presets: dict) -> dict:
     return out
 
 
+def fit_to_area(params: dict, resolved: dict, presets: dict, hw, names=("iterations",)) -> dict:
+    """``resolved`` (the parameters with the preset applied) with the preset's iteration counts fitted to
+    the working area ``hw``: a preset's counts are set for the area of its ``pixels`` entry (a 3:2 image at
+    its working size), and a larger area, a squarer image, gets proportionally fewer, so the preset's time
+    holds whatever the aspect. Counts the user gave (``params``) are kept, and then so is the whole run: the
+    preset's time ``budget`` (seconds, a deadline for machines slower than planned for) is dropped."""
+    out = dict(resolved)
+    if any(params.get(name) not in (None, 0) for name in names):
+        out.pop("budget", None)
+    area = presets[resolved["quality"]].get("pixels")
+    if not area or hw[0] * hw[1] <= area:
+        return out
+    for name in names:
+        if params.get(name) in (None, 0):
+            out[name] = max(1, round(resolved[name] * area / (hw[0] * hw[1])))
+    return out
+
+
 REGIONS = ("whole", "base")
 
 

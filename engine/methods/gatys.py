@@ -23,15 +23,18 @@ from ..convert import to_image, to_numpy, to_tensor
 from ..features import NETWORKS, POOLING
 from ..pyramid import fit_longest, resize, working_size
 from ..stylize import stylize_tensor
-from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, with_preset
+from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, fit_to_area, with_preset
 
 # Working longest side, iterations (summed over the levels) and pyramid levels per quality; two thirds
 # of the iterations go to the coarse level, where one costs a quarter. ``final`` has two levels: a third,
 # 128 px level moved the content more than its cheap iterations gained (on coffee at the same style
 # weight: content change 0.81 with three levels and 60 iterations, 0.68 with two and 50, style closer too).
+# The iterations are for a 3:2 image (``pixels``); a squarer one gets fewer (base.fit_to_area). ``budget``:
+# seconds after which a slower machine than planned for stops iterating (the CPU these were set on varies
+# by a quarter in speed over a day).
 PRESETS = {
-    "preview": {"size": 256, "iterations": 20, "pyramid_levels": 2},
-    "final": {"size": 512, "iterations": 50, "pyramid_levels": 2},
+    "preview": {"size": 256, "iterations": 20, "pyramid_levels": 2, "pixels": 256 * 171, "budget": 8.0},
+    "final": {"size": 512, "iterations": 50, "pyramid_levels": 2, "pixels": 512 * 341, "budget": 55.0},
 }
 STYLE_INPUTS = ("style", "style2", "style3")  # optional further styles are inputs like any other
 MAX_STYLE_SIDE = 1536  # the style image's working size at most (its features cost memory like an image)
@@ -120,6 +123,7 @@ def run_global(inputs: dict, params: dict, ctx: RunContext) -> Output:
     torch.manual_seed(p["seed"])
     content_np = inputs["content"]
     size = working_size(*content_np.shape[:2], p["size"])
+    p = fit_to_area(params, p, PRESETS, size)
     content = to_image(resize(to_tensor(content_np, ctx.device), size, sharp=True))
     styles, weights = style_images(inputs, p, max(size), ctx)
     result = transfer(content, styles, weights, p, ctx, stage="global")
@@ -141,6 +145,7 @@ def run_masked(inputs: dict, params: dict, ctx: RunContext) -> Output:
     # The losses see the mask grown a little, so the object's edge is stylised too (seed 000: 2-3 px).
     loss_mask = masklib.dilate(region_mask, max(1, round(p["dilation"] / 2)))
     work_hw = plan.region_work
+    p = fit_to_area(params, p, PRESETS, work_hw)
     content = to_image(croplib.crop_work(content_np, plan.region, work_hw, ctx.device))
     mask = to_numpy(resize(to_tensor(loss_mask, ctx.device), work_hw)).clip(0, 1)
     # The style spans the whole image at the crop's scale, as for global: the strokes have the same size

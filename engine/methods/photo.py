@@ -32,7 +32,7 @@ from ..matting import DEFAULT_EPS, affine_upsample, matting_laplacian, laplacian
 from ..optimize import ProgressCounter, optimize
 from ..pyramid import Pyramid, coarse_to_fine, fit_longest, resize, working_size
 from ..segmentation import LabelPair, label_pairs
-from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, with_preset
+from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, fit_to_area, with_preset
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -44,9 +44,14 @@ NETWORK = "vgg19"   # the reference's network; the loss weights assume its Caffe
 # stage-2 iterations (mode 'optimize') and the strength of the closed-form smoothing per quality. The
 # smoothing is strong: what it removes is the network's painterly texture, and the colours it flattens are
 # given back by the colour match that follows it.
+# The iterations are for a 3:2 image (``pixels``); a squarer one gets fewer (base.fit_to_area). ``budget``:
+# seconds of stage 1 after which a slower machine than planned for stops iterating (the smoothing, colour
+# match and upsampling that follow take 3-15 s more).
 PRESETS = {
-    "preview": {"size": 256, "iterations": 24, "pyramid_levels": 2, "photo_iterations": 30, "smoothness": 1000.0},
-    "final": {"size": 512, "iterations": 60, "pyramid_levels": 3, "photo_iterations": 100, "smoothness": 1000.0},
+    "preview": {"size": 256, "iterations": 24, "pyramid_levels": 2, "photo_iterations": 30, "smoothness": 1000.0,
+                "pixels": 256 * 171, "budget": 5.0},
+    "final": {"size": 512, "iterations": 60, "pyramid_levels": 3, "photo_iterations": 100, "smoothness": 1000.0,
+              "pixels": 512 * 341, "budget": 40.0},
 }
 
 PARAMS = (
@@ -187,7 +192,8 @@ def stylize_photo(content: torch.Tensor, style: torch.Tensor, labels: list[Label
                          ctx.device)
 
     image = stage1_result.contiguous() if stage1_result is not None else \
-        coarse_to_fine(content, [style], sizes, stage1, objective_at, start, counter, "photo stage 1")
+        coarse_to_fine(content, [style], sizes, stage1, objective_at, start, counter, "photo stage 1",
+                       budget=params.get("budget"))
     laplacian = None
     if stage2 > 0 or params["smooth"] or params["mode"] == "fast":
         laplacian = matting_laplacian(to_image(content), DEFAULT_EPS)
@@ -237,6 +243,7 @@ def run_photo(inputs: dict, params: dict, ctx: RunContext) -> Output:
         box = croplib.plan_crop(mask_np, p["size"], reach, context=0.0, max_context_pixels=p["size"] ** 2).region
     region = content_np[box[0]:box[2], box[1]:box[3]]
     size = working_size(*region.shape[:2], p["size"])
+    p = fit_to_area(params, p, PRESETS, size, ("iterations", "photo_iterations"))
     style_size = fit_longest(style_np.shape[:2], max(size))
     content = resize(to_tensor(region, ctx.device), size)
     style = resize(to_tensor(style_np, ctx.device), style_size)

@@ -145,15 +145,31 @@ def test_quality_presets_set_the_work_and_explicit_values_win(monkeypatch):
     seen = []
     monkeypatch.setattr(gatys, "stylize_tensor", lambda content, styles, weights, params, ctx, **kw:
                         seen.append((tuple(content.shape[-2:]), params["iterations"])) or content)
-    photo = np.random.default_rng(2).uniform(0, 1, (600, 800, 3)).astype(np.float32)
-    inputs = {"content": photo, "style": photo}
+    rng = np.random.default_rng(2)
+    wide = rng.uniform(0, 1, (400, 800, 3)).astype(np.float32)
     for quality in ("preview", "final"):
-        engine.run("global", inputs, {"quality": quality})
-    engine.run("global", inputs, {"quality": "preview", "size": 100, "iterations": 7})
+        engine.run("global", {"content": wide, "style": wide}, {"quality": quality})
+    engine.run("global", {"content": wide, "style": wide}, {"quality": "preview", "size": 100, "iterations": 7})
     preview, final = gatys.PRESETS["preview"], gatys.PRESETS["final"]
-    assert seen[0] == ((round(600 * preview["size"] / 800), preview["size"]), preview["iterations"])
-    assert seen[1] == ((round(600 * final["size"] / 800), final["size"]), final["iterations"])
-    assert seen[2] == ((75, 100), 7)
+    assert seen[0] == ((preview["size"] // 2, preview["size"]), preview["iterations"])
+    assert seen[1] == ((final["size"] // 2, final["size"]), final["iterations"])
+    assert seen[2] == ((50, 100), 7)
+    # A square image has more working pixels than the 3:2 one the preset's iterations are set for: it gets
+    # proportionally fewer, so the preset's time holds; explicit iterations stay as given.
+    square = rng.uniform(0, 1, (800, 800, 3)).astype(np.float32)
+    engine.run("global", {"content": square, "style": square}, {"quality": "final"})
+    engine.run("global", {"content": square, "style": square}, {"quality": "final", "iterations": 50})
+    side = final["size"]
+    assert seen[3] == ((side, side), round(final["iterations"] * final["pixels"] / side ** 2))
+    assert seen[3][1] < final["iterations"] and seen[4] == ((side, side), 50)
+
+
+def test_a_presets_time_budget_holds_only_for_the_presets_iterations():
+    from painterly.engine.methods.base import fit_to_area
+    from painterly.engine.methods.gatys import PRESETS, resolved
+    preset = resolved(engine.get_method("global").resolve_params({"quality": "final"}))
+    assert fit_to_area({"iterations": 0}, preset, PRESETS, (341, 512))["budget"] == PRESETS["final"]["budget"]
+    assert "budget" not in fit_to_area({"iterations": 80}, dict(preset, iterations=80), PRESETS, (341, 512))
 
 
 class LargestInput:
