@@ -17,7 +17,8 @@ Quality:
               masked/harmonize (lower = closer to the style);
   content chg |F(result) − F(content)|² / |F(content)|² at relu4_2 (lower = more of the content kept);
   @prev chg   style distance at the previous default's content change, interpolated (log-log) from ``final``
-              run at style weights ×0.5, ×1, ×2 (``--sweep``): the comparison at equal content change;
+              run at style weights ×0.5, ×1, ×2 (``--sweep``; extrapolated along the nearest two by at most
+              15 %): the comparison at equal content change;
   photo: structure (SSIM of gradient magnitudes vs the content, higher = better) and colour (Lab mean + std
          distance to the style, lower = better), as bench/photo_quality.py.
 
@@ -129,13 +130,18 @@ def previous_at_commit(todo: list, threads: int) -> dict:
                 for (method, name, inputs), case, t in zip(todo, cases, timed)}
 
 
-def at_content_change(sweep: list, target: float) -> float | None:
-    """log(style distance) interpolated linearly in log(content change) at ``target``."""
+def at_content_change(sweep: list, target: float) -> tuple[float, bool] | None:
+    """log(style distance) interpolated linearly in log(content change) at ``target``, and whether it was
+    extrapolated: along the nearest two points' line when ``target`` is outside the sweep by at most 15 %."""
     points = sorted((np.log(r["content"]), np.log(r["style"])) for r in sweep)
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    if not xs[0] <= np.log(target) <= xs[-1]:
+    x = np.log(target)
+    if xs[0] <= x <= xs[-1]:
+        return float(np.exp(np.interp(x, xs, ys))), False
+    if abs(x - (xs[0] if x < xs[0] else xs[-1])) > np.log(1.15):
         return None
-    return float(np.exp(np.interp(np.log(target), xs, ys)))
+    (x0, y0), (x1, y1) = points[:2] if x < xs[0] else points[-2:]
+    return float(np.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))), True
 
 
 def main(argv=None) -> int:
@@ -188,7 +194,8 @@ def main(argv=None) -> int:
         else:
             quality = f"style dist {r['style']:.4f}  content chg {r['content']:.4f}"
             if r.get("at_previous") is not None:
-                quality += f"  style dist @previous content chg {r['at_previous']:.4f}"
+                value, extrapolated = r["at_previous"]
+                quality += f"  style dist @previous content chg {value:.4f}" + (" (extrapolated)" * extrapolated)
         print(f"{method:10} {name:14} {preset:9} {r['s']:8.1f}  {quality}")
     return 0
 
