@@ -121,13 +121,13 @@ def quality(method: str, inputs: dict, result: np.ndarray) -> dict:
 def previous_at_commit(todo: list, threads: int) -> dict:
     """{(method, name): row} of the FILED commit's defaults, rendered in one child process."""
     with tempfile.TemporaryDirectory(prefix="painterly-bench-") as tmp:
-        cases = []
+        jobs = []  # not ``cases``: that is the module's table of images
         for i, (method, name, inputs) in enumerate(todo):
             np.savez(f"{tmp}/{i}.npz", **inputs)
-            cases.append({"method": method, "inputs": f"{tmp}/{i}.npz", "params": {}, "out": f"{tmp}/{i}.npy"})
-        timed = render(FILED, {"threads": threads, "cases": cases})
-        return {(method, name): dict(s=t["seconds"], **quality(method, inputs, np.load(case["out"])))
-                for (method, name, inputs), case, t in zip(todo, cases, timed)}
+            jobs.append({"method": method, "inputs": f"{tmp}/{i}.npz", "params": {}, "out": f"{tmp}/{i}.npy"})
+        timed = render(FILED, {"threads": threads, "cases": jobs})
+        return {(method, name): dict(s=t["seconds"], **quality(method, inputs, np.load(job["out"])))
+                for (method, name, inputs), job, t in zip(todo, jobs, timed)}
 
 
 def at_content_change(sweep: list, target: float) -> tuple[float, bool] | None:

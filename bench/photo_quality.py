@@ -46,7 +46,7 @@ from painterly.engine.features import get_extractor
 from painterly.engine.methods.photo import CONTENT_LAYER, NETWORK, PRESETS, STYLE_LAYERS, stylize_photo
 from painterly.engine.pyramid import resize, working_size
 from painterly.engine.segmentation import label_pairs
-from render_at_commit import FILED, render  # bench/ is the script's folder
+from render_at_commit import FILED, render, timed  # bench/ is the script's folder
 
 DATA = Path("/work/shared/data/dpst")
 OUT = Path(__file__).resolve().parents[1] / "results" / "photo_quality"
@@ -235,9 +235,7 @@ def run_presets(args, examples) -> int:
         load = lambda name: load_image(folder / f"{name}.png").rgb  # noqa: E731
         inputs = {name: load(name) for name in ("content", "style", "content_seg", "style_seg")}
         if here:
-            start, cpu_start = time.perf_counter(), time.process_time()
-            result = engine.run("photo", inputs, params, device=args.device)
-            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+            result, seconds, cpu_seconds = timed(lambda: engine.run("photo", inputs, params, device=args.device))
         else:
             with tempfile.TemporaryDirectory(prefix="painterly-photo-") as tmp:
                 np.savez(f"{tmp}/in.npz", **inputs)

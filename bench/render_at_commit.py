@@ -52,6 +52,14 @@ def render(commit: str, job: dict) -> list[dict]:
         return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+def timed(run):
+    """``run()``'s result, its wall-clock seconds and the process's CPU seconds (which another job on the
+    machine does not inflate)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = run()
+    return result, time.perf_counter() - start, time.process_time() - cpu_start
+
+
 def child(job_path: str) -> int:
     import numpy as np
     import torch
@@ -67,9 +75,7 @@ def child(job_path: str) -> int:
         engine.run(method, inputs, {"iterations": 1, "size": 40})
     for case in job["cases"]:
         inputs = dict(np.load(case["inputs"]))
-        start, cpu_start = time.perf_counter(), time.process_time()
-        result = engine.run(case["method"], inputs, case["params"], device="cpu")
-        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        result, seconds, cpu_seconds = timed(lambda: engine.run(case["method"], inputs, case["params"], device="cpu"))
         np.save(case["out"], result)
         print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds}), flush=True)
     return 0

@@ -37,10 +37,11 @@ def masked_gram_matrix(features: torch.Tensor, mask: torch.Tensor) -> torch.Tens
         # Only the positions the mask covers: a label of a segmentation covers a part of the image, so a
         # Gram per label costs what one Gram of the whole image costs, not that times the labels. (Not on
         # a GPU: there the product is cheap and counting the positions would stall the device each call.)
-        inside = m.reshape(-1).nonzero().squeeze(1)
+        weights = m.reshape(-1)
+        inside = weights.nonzero().squeeze(1)
         if inside.numel() < 0.75 * h * w:
             part = flat[0].index_select(1, inside)
-            return ((part * m.reshape(-1)[inside]) @ part.T / total[0])[None]
+            return ((part * weights[inside]) @ part.T / total[0])[None]
     return (flat * m) @ flat.transpose(1, 2) / total
 
 

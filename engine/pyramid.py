@@ -86,10 +86,10 @@ def coarse_to_fine(content: torch.Tensor, styles: list, sizes: list, iterations:
     """
     h = content.shape[-2]
     costs = [n * lh * lw for (lh, lw), n in zip(sizes, iterations)]
-    began, spent = time.monotonic(), 0
+    total, spent, began = max(1, sum(costs)), 0, time.monotonic()
     for (lh, lw), n_iter, cost in zip(sizes, iterations, costs):
         spent += cost
-        deadline = None if budget is None else began + budget * spent / max(1, sum(costs))
+        deadline = None if budget is None else began + budget * spent / total
         factor = lh / h
         level_content = resize(content, (lh, lw))
         level_styles = [resize(s, scaled_size(s.shape[-2:], factor)) for s in styles]
