@@ -239,10 +239,10 @@ def run_presets(args, examples) -> int:
         else:
             with tempfile.TemporaryDirectory(prefix="painterly-photo-") as tmp:
                 np.savez(f"{tmp}/in.npz", **inputs)
-                timed, = render(FILED, {"threads": args.threads, "cases": [
+                took, = render(FILED, {"threads": args.threads, "cases": [
                     {"method": "photo", "inputs": f"{tmp}/in.npz", "params": params, "out": f"{tmp}/out.npy"}]})
                 result = np.load(f"{tmp}/out.npy")
-            seconds, cpu_seconds = timed["seconds"], timed["cpu_seconds"]
+            seconds, cpu_seconds = took["seconds"], took["cpu_seconds"]
         pairs = label_pairs(inputs["content_seg"], inputs["style_seg"], inputs["content"].shape[:2],
                             inputs["style"].shape[:2])
         row = {"example": ex, "seconds": seconds, "cpu_seconds": cpu_seconds, "preset": name, "params": params,
