@@ -51,7 +51,7 @@ def _work_size(box: Box, scale: float, multiple: int) -> tuple:
 
 def plan_crop(mask: np.ndarray, size: int, reach: int, context: float = 0.5, margin: int = 16,
               multiple: int = 8, max_context_pixels: int = 700 * 700,
-              max_region_pixels: int | None = None) -> CropPlan:
+              max_region_pixels: int | None = None, exact: bool = False) -> CropPlan:
     """Plan the crops for a job.
 
     ``reach``: how far (canvas px) the result may extend beyond the mask (dilation + feather).
@@ -59,6 +59,9 @@ def plan_crop(mask: np.ndarray, size: int, reach: int, context: float = 0.5, mar
     ``size``: the longest side of the context at working resolution (never upscaled).
     ``margin``: working pixels around the blend support inside the optimised region.
     ``max_region_pixels``: working pixels of the optimised region at most (the cost of an iteration).
+    ``exact``: at scale 1, the region is worked on pixel for pixel (its working size not rounded to
+    ``multiple``). Resampled by a factor like 255/256 there and back, a result's finest strokes were
+    blurred away: on the demo cup, style distance 0.16 instead of 0.10 at the same content change.
     """
     hw = mask.shape
     support = masklib.bounding_box(mask, margin=reach + 1)
@@ -70,8 +73,10 @@ def plan_crop(mask: np.ndarray, size: int, reach: int, context: float = 0.5, mar
         sh, sw = support[2] - support[0], support[3] - support[1]
         scale = min(scale, math.sqrt(max_region_pixels / ((sh + 2 * margin) * (sw + 2 * margin))))
     region_box = _grow(support, int(math.ceil(margin / scale)), hw)
-    return CropPlan(region_box, context_box, scale, _work_size(region_box, scale, multiple),
-                    _work_size(context_box, scale, multiple))
+    region_work = _work_size(region_box, scale, multiple)
+    if exact and scale == 1.0:
+        region_work = (region_box[2] - region_box[0], region_box[3] - region_box[1])
+    return CropPlan(region_box, context_box, scale, region_work, _work_size(context_box, scale, multiple))
 
 
 def crop_work(image: np.ndarray, box: Box, work_hw, device=None) -> torch.Tensor:

@@ -105,16 +105,19 @@ def style_images(inputs: dict, params: dict, longest: int, ctx: RunContext) -> t
 
 
 def transfer(content: np.ndarray, styles: list, weights: list, params: dict, ctx: RunContext,
-             mask: np.ndarray | None = None, stage: str = "stylize") -> np.ndarray:
+             mask: np.ndarray | None = None, stage: str = "stylize", alpha: np.ndarray | None = None
+             ) -> np.ndarray:
     """Style transfer of a working-size content (H×W×3) with the colour mode applied; returns the
-    working-size result (before the content's colours are restored)."""
+    working-size result (before the content's colours are restored). ``alpha``: the weights the result
+    will be pasted with (see stylize.StyleObjective)."""
     mode = params["keep_colors"]
     content_in = color.network_content(mode, content)
     styles_in = color.network_styles(mode, styles, content, mask)
     dev = ctx.device
     mask_t = None if mask is None else to_tensor(mask, dev)
+    alpha_t = None if alpha is None else to_tensor(alpha, dev)
     result = stylize_tensor(to_tensor(content_in, dev), [to_tensor(s, dev) for s in styles_in], weights,
-                            params, ctx, mask=mask_t, stage=stage)
+                            params, ctx, mask=mask_t, stage=stage, alpha=alpha_t)
     return to_image(result)
 
 
@@ -139,7 +142,8 @@ def run_masked(inputs: dict, params: dict, ctx: RunContext) -> Output:
     reach = p["dilation"] + int(math.ceil(p["feather"]))
     # Only a crop around the mask is restyled: the mask's bounding box, the blend's reach and a margin for
     # the network's receptive field, at the working size.
-    plan = croplib.plan_crop(mask_np, p["size"], reach, context=0.0, max_context_pixels=p["size"] ** 2)
+    plan = croplib.plan_crop(mask_np, p["size"], reach, context=0.0, max_context_pixels=p["size"] ** 2,
+                             exact=True)
     rows, cols = plan.region_slices()
     region_mask = mask_np[rows, cols]
     # The losses see the mask grown a little, so the object's edge is stylised too (seed 000: 2-3 px).
@@ -151,11 +155,12 @@ def run_masked(inputs: dict, params: dict, ctx: RunContext) -> Output:
     # The style spans the whole image at the crop's scale, as for global: the strokes have the same size
     # whether the whole image or a selection of it is restyled.
     styles, weights = style_images(inputs, p, round(max(content_np.shape[:2]) * plan.scale), ctx)
-    result = transfer(content, styles, weights, p, ctx, mask=mask, stage="masked")
+    region_alpha = masklib.blend_weights(region_mask, p["dilation"], p["feather"])
+    alpha = to_numpy(resize(to_tensor(region_alpha, ctx.device), work_hw)).clip(0, 1)
+    result = transfer(content, styles, weights, p, ctx, mask=mask, stage="masked", alpha=alpha)
     region_content = content_np[rows, cols]
     region_rgb = croplib.upsample_region(to_tensor(result, ctx.device), plan.region)
     region_rgb = color.restore_colors(p["keep_colors"], region_rgb, region_content)
-    region_alpha = masklib.blend_weights(region_mask, p["dilation"], p["feather"])
     rgb, alpha = croplib.paste_back(content_np, region_rgb, region_alpha, plan.region)
     return Output(rgb, alpha)
 

@@ -167,3 +167,22 @@ def test_explicit_missing_device_is_an_error():
             select_device("cuda")
     with pytest.raises(ValueError, match="unknown device"):
         select_device("tpu")
+
+
+@pytest.mark.parametrize("hw, box", [((409, 512), (233, 320, 374, 490)),   # touches the right border
+                                     ((301, 203), (0, 5, 301, 190)),        # spans an odd-sized image
+                                     ((600, 800), (100, 101, 237, 350))])
+def test_a_selection_at_full_scale_is_worked_on_pixel_for_pixel(hw, box):
+    """A crop resampled by a factor like 255/256 and back loses the result's finest strokes; with
+    ``exact`` the region's working size is its own size and it still covers the selection."""
+    from painterly.engine import crop as croplib
+    mask = np.zeros(hw, np.float32)
+    mask[box[0] + 20:box[2] - 20, box[1] + 20:box[3] - 20] = 1
+    plan = croplib.plan_crop(mask, 4096, reach=8, context=0.0, exact=True)
+    top, left, bottom, right = plan.region
+    assert plan.scale == 1.0 and plan.region_work == (bottom - top, right - left)
+    support = bounding_box(mask, margin=8 + 1)
+    assert top <= support[0] and left <= support[1] and bottom >= support[2] and right >= support[3]
+    assert 0 <= top and 0 <= left and bottom <= hw[0] and right <= hw[1]
+    rounded = croplib.plan_crop(mask, 4096, reach=8, context=0.0)       # the default rounds to multiples of 8
+    assert all(s % 8 == 0 for s in rounded.region_work)
