@@ -153,13 +153,16 @@ def matting_quadratic(image: torch.Tensor, laplacian: torch.Tensor) -> torch.Ten
 
 def matting_smooth(stylised: np.ndarray, content: np.ndarray | None = None, smoothness: float = 1e-4,
                    laplacian: sp.spmatrix | None = None, eps: float = DEFAULT_EPS, tol: float = 1e-6,
-                   max_iterations: int = 500) -> np.ndarray:
+                   max_iterations: int = 300) -> np.ndarray:
     """Closed-form photorealistic smoothing: argmin_V  Σ_c V_cᵀ M V_c + (1/smoothness)·‖V − S‖².
 
     i.e. solve (Id + smoothness·M) V_c = S_c per channel, with M the matting Laplacian of ``content``
     (or the given ``laplacian``): a sparse LU solve for working sizes, above that conjugate gradient
     with a Jacobi preconditioner (the system is symmetric positive definite and its diagonal varies
     over orders of magnitude between flat and textured regions). Returns an H×W×3 float32 image in [0, 1].
+    ``max_iterations``: at 512 px and the photo presets' smoothness (1000), 300 iterations are within
+    0.9/255 of the converged solution everywhere (dpst 1, 11, 33, 36, 48: max 0.2-0.9/255, mean ≤ 0.04/255)
+    in 60 % of the time of 500; 200 leave visible errors (up to 6/255).
     """
     s = np.asarray(stylised, dtype=np.float64)
     h, w, c = s.shape
