@@ -109,3 +109,28 @@ def test_cli_stylize_writes_an_image_and_reports_errors_in_one_line(images, tmp_
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "image not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("pasted_during_optimisation", [True, False])
+def test_a_selection_keeps_the_style_it_reached_once_pasted_into_its_surroundings(images,
+                                                                                  pasted_during_optimisation):
+    """The object is optimised composited over the surroundings it will be pasted into: its style loss
+    measured on the pasted result is the one the optimiser reached. Optimised with free surroundings,
+    which are then replaced by the original, the object's features change and that loss does not hold."""
+    from painterly.engine.methods.base import RunContext
+    from painterly.engine.stylize import StyleObjective, stylize_tensor
+    painting, composite, mask = images
+    content, style = to_tensor(composite, "cpu"), to_tensor(painting, "cpu")
+    loss_mask = to_tensor(engine.masks.dilate(mask, 1), "cpu")
+    alpha = to_tensor(engine.masks.blend_weights(mask, 2, 2.0), "cpu")
+    params = engine.get_method("masked").resolve_params(dict(FAST, iterations=30, pyramid_levels=1))
+    reached = []
+    out = stylize_tensor(content, [style], [1.0], params, RunContext(torch.device("cpu"), progress=reached.append),
+                         mask=loss_mask, alpha=alpha if pasted_during_optimisation else None)
+    pasted = alpha * out + (1 - alpha) * content
+    objective = StyleObjective(get_extractor(("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                                             "vgg16", "avg", "cpu"), content, [style], [1.0], params, mask=loss_mask)
+    with torch.no_grad():
+        measured = objective(pasted)[1]["style"]
+    holds = measured <= 1.1 * reached[-1].losses["style"]
+    assert holds == pasted_during_optimisation, (measured, reached[-1].losses["style"])
