@@ -106,16 +106,16 @@ def stylize_tensor(content: torch.Tensor, styles: list, weights: list, params: d
     iterations = pyramid.iterations(params["iterations"], len(sizes))
     counter = ProgressCounter(sum(iterations), ctx.progress, ctx.cancel, ctx.preview_every)
 
+    def at_level(weights_map, level_content):  # a mask or alpha at the level's size
+        return None if weights_map is None else resize(weights_map, tuple(level_content.shape[-2:]))
+
     def objective_at(level_content, level_styles):
-        size = tuple(level_content.shape[-2:])
-        level_mask = None if mask is None else resize(mask, size)
-        level_alpha = None if alpha is None else resize(alpha, size)
-        return StyleObjective(extractor, level_content, level_styles, weights, params, mask=level_mask,
-                              alpha=level_alpha)
+        return StyleObjective(extractor, level_content, level_styles, weights, params,
+                              mask=at_level(mask, level_content), alpha=at_level(alpha, level_content))
 
     def start(level_content, level_styles):
-        level_mask = None if mask is None else resize(mask, tuple(level_content.shape[-2:]))
-        return initial_image(params["init"], level_content, level_styles, weights, params["seed"], level_mask)
+        return initial_image(params["init"], level_content, level_styles, weights, params["seed"],
+                             at_level(mask, level_content))
 
     return coarse_to_fine(content, styles, sizes, iterations, objective_at, start, counter, stage,
                           params["optimizer"], params["learning_rate"] or None, ctx.half,

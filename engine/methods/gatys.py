@@ -156,8 +156,8 @@ def run_masked(inputs: dict, params: dict, ctx: RunContext) -> Output:
     # whether the whole image or a selection of it is restyled.
     styles, weights = style_images(inputs, p, round(max(content_np.shape[:2]) * plan.scale), ctx)
     region_alpha = masklib.blend_weights(region_mask, p["dilation"], p["feather"])
-    alpha = to_numpy(resize(to_tensor(region_alpha, ctx.device), work_hw)).clip(0, 1)
-    result = transfer(content, styles, weights, p, ctx, mask=mask, stage="masked", alpha=alpha)
+    work_alpha = to_numpy(resize(to_tensor(region_alpha, ctx.device), work_hw)).clip(0, 1)
+    result = transfer(content, styles, weights, p, ctx, mask=mask, stage="masked", alpha=work_alpha)
     region_content = content_np[rows, cols]
     region_rgb = croplib.upsample_region(to_tensor(result, ctx.device), plan.region)
     region_rgb = color.restore_colors(p["keep_colors"], region_rgb, region_content)
