@@ -32,10 +32,9 @@ from ..matting import DEFAULT_EPS, affine_upsample, matting_laplacian, laplacian
 from ..optimize import ProgressCounter, optimize
 from ..pyramid import Pyramid, coarse_to_fine, fit_longest, resize, working_size
 from ..segmentation import LabelPair, label_pairs
+from ..stylize import CONTENT_LAYER, STYLE_LAYERS  # the Gatys layers: photo's stage 1 is that loss
 from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, fit_to_area, with_preset
 
-CONTENT_LAYER = "relu4_2"
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # The reference ran at the dpst examples' size (700 px longest side, ~700×467): λ = 1e4 means that balance.
 REFERENCE_PIXELS = 700 * 467
 NETWORK = "vgg19"   # the reference's network; the loss weights assume its Caffe-scale features

@@ -118,7 +118,7 @@ def test_a_selection_keeps_the_style_it_reached_once_pasted_into_its_surrounding
     measured on the pasted result is the one the optimiser reached. Optimised with free surroundings,
     which are then replaced by the original, the object's features change and that loss does not hold."""
     from painterly.engine.methods.base import RunContext
-    from painterly.engine.stylize import StyleObjective, stylize_tensor
+    from painterly.engine.stylize import CONTENT_LAYER, STYLE_LAYERS, StyleObjective, stylize_tensor
     painting, composite, mask = images
     content, style = to_tensor(composite, "cpu"), to_tensor(painting, "cpu")
     loss_mask = to_tensor(engine.masks.dilate(mask, 1), "cpu")
@@ -128,8 +128,8 @@ def test_a_selection_keeps_the_style_it_reached_once_pasted_into_its_surrounding
     out = stylize_tensor(content, [style], [1.0], params, RunContext(torch.device("cpu"), progress=reached.append),
                          mask=loss_mask, alpha=alpha if pasted_during_optimisation else None)
     pasted = alpha * out + (1 - alpha) * content
-    objective = StyleObjective(get_extractor(("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-                                             "vgg16", "avg", "cpu"), content, [style], [1.0], params, mask=loss_mask)
+    extractor = get_extractor((CONTENT_LAYER,) + STYLE_LAYERS, "vgg16", "avg", "cpu")
+    objective = StyleObjective(extractor, content, [style], [1.0], params, mask=loss_mask)
     with torch.no_grad():
         measured = objective(pasted)[1]["style"]
     holds = measured <= 1.1 * reached[-1].losses["style"]
