@@ -17,7 +17,8 @@ Quality:
               masked/harmonize (lower = closer to the style);
   content chg |F(result) − F(content)|² / |F(content)|² at relu4_2 (lower = more of the content kept);
   @prev chg   style distance at the previous default's content change, interpolated (log-log) from ``final``
-              run at style weights ×0.5, ×1, ×2 (``--sweep``; extrapolated along the nearest two by at most
+              run at style weights ×0.5, ×1, ×2 and further halvings or doublings until the previous change lies
+              between two of them (``--sweep``, ×1/8 to ×8; else extrapolated along the nearest two by at most
               15 %): the comparison at equal content change;
   photo: structure (SSIM of gradient magnitudes vs the content, higher = better) and colour (Lab mean + std
          distance to the style, lower = better), as bench/photo_quality.py.
@@ -144,11 +145,28 @@ def at_content_change(sweep: list, target: float) -> tuple[float, bool] | None:
     return float(np.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))), True
 
 
+def sweep_factors(sweep: list, target: float, furthest: float = 8.0):
+    """Style weight factors to run ``final`` at: ×0.5 and ×2, then further halvings (doublings) while every
+    point so far has moved the content more (less) than ``target``, so that it is interpolated, not
+    extrapolated. The final preset's time budget moves its content change with the machine's speed.
+    ``sweep`` grows as the caller measures each factor's row."""
+    yield 0.5
+    yield 2.0
+    low = 0.5
+    while low > 1 / furthest and min(r["content"] for r in sweep) > target:
+        low /= 2
+        yield low
+    high = 2.0
+    while high < furthest and max(r["content"] for r in sweep) < target:
+        high *= 2
+        yield high
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", nargs="+", default=["global", "masked", "photo", "harmonize"])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sweep", action="store_true", help="final at style weights ×0.5 and ×2 too")
+    parser.add_argument("--sweep", action="store_true", help="final at other style weights too (×0.5, ×2, ...)")
     parser.add_argument("--no-previous", action="store_true", help="skip the (slow) previous defaults")
     parser.add_argument("--previous-here", action="store_true",
                         help=f"the previous defaults' parameters on this engine (default: the code of {FILED})")
@@ -181,10 +199,10 @@ def main(argv=None) -> int:
             if args.sweep and method in ("global", "masked") and "previous" in results:
                 weight = engine.get_method(method).resolve_params({})["style_weight"]
                 sweep = [results["final"]]
-                for factor in (0.5, 2.0):
+                for factor in sweep_factors(sweep, results["previous"]["content"]):
                     sweep.append(measure(method, inputs, {"quality": "final", "style_weight": weight * factor}))
-                    print(method, name, f"final, style weight x{factor}", {k: round(v, 4) for k, v in sweep[-1].items()},
-                          flush=True)
+                    row = {k: round(v, 4) for k, v in sweep[-1].items()}
+                    print(method, name, f"final, style weight x{factor}", row, flush=True)
                 results["final"]["at_previous"] = at_content_change(sweep, results["previous"]["content"])
             rows += [(method, name, preset, r) for preset, r in results.items()]
     print(f"\n{'method':10} {'image':14} {'preset':9} {'seconds':>8}  quality")
