@@ -80,7 +80,10 @@ def color_stats(rgb: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.
 
 def _sqrt_spd(m: np.ndarray, inverse: bool = False) -> np.ndarray:
     values, vectors = np.linalg.eigh(m)
-    values = np.clip(values, 1e-8, None) ** (-0.5 if inverse else 0.5)
+    # The floor only guards against round-off. It must sit far below the eigenvalues it can meet: in
+    # color_map's product of two covariances a greyscale reference gives ~1e-10, and a floor above that
+    # left the mapped colours tinted.
+    values = np.clip(values, 1e-30, None) ** (-0.5 if inverse else 0.5)
     return (vectors * values) @ vectors.T
 
 

@@ -54,6 +54,19 @@ def test_histogram_mode_matches_the_colour_mean_and_covariance():
     assert not np.allclose(color.color_stats(style)[1], target_cov, atol=5e-5)   # it had to change
 
 
+def test_a_greyscale_reference_gives_grey_colours():
+    # A black-and-white reference photo and a faintly warm image (as photo's result is when its colours
+    # are matched a second time): the mapped colours must be grey, not keep or grow a tint.
+    rng = np.random.default_rng(2)
+    tone = rng.random((40, 40, 1))
+    content = np.clip(tone * [1.0, 0.95, 0.9] + rng.normal(0, 0.005, (40, 40, 3)), 0, 1)
+    reference = np.repeat(rng.random((30, 30, 1)) ** 2, 3, axis=2)
+    mapped = color.color_map(content, reference)
+    assert np.abs(chroma(content)).mean() > 0.01
+    assert np.abs(chroma(mapped)).mean() < 0.003                           # under 1 level of 255
+    assert np.allclose(color.color_stats(mapped)[1], color.color_stats(reference)[1], atol=2e-5)
+
+
 def test_colour_start_has_the_blended_styles_colour_mean_and_covariance():
     from painterly.engine.stylize import initial_image
     rng = np.random.default_rng(1)
