@@ -80,8 +80,8 @@ def warm_up() -> None:
 
 def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.Tensor, dict]],
              iterations: int, optimizer: str = "lbfgs", lr: float | None = None,
-             counter: ProgressCounter | None = None, stage: str = "", clamp: bool = True,
-             half: bool = False, deadline: float | None = None, bounded: bool = False) -> torch.Tensor:
+             counter: ProgressCounter | None = None, stage: str = "", half: bool = False,
+             deadline: float | None = None, bounded: bool = False) -> torch.Tensor:
     """Minimise ``loss_fn(image)`` over the pixels of ``image``; returns the optimised image (detached).
 
     ``loss_fn`` returns ``(total_loss, {term_name: float})``. One call of the progress counter per
@@ -126,7 +126,7 @@ def optimize(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.
 
     for _ in range(iterations):
         opt.step(closure)
-        if clamp and optimizer == "adam":
+        if optimizer == "adam":  # Adam's steps leave [0, 1]: they are clamped back after each
             with torch.no_grad():
                 image.clamp_(0, 1)
         if counter is not None:
