@@ -34,3 +34,9 @@ def engine_layer(method, images, params):
     inputs = {name: buffers.to_input(image, kinds[name]) for name, image in images.items()}
     output = engine.run_output(method, inputs, params, device="cpu")
     return buffers.as_uint_array(buffers.result_buffer(output.rgb, output.alpha, images[spec.base_input]))
+
+
+def random_rgba(rng, w, h, depth=8):
+    dtype = np.uint8 if depth == 8 else np.uint16
+    arr = rng.integers(0, np.iinfo(dtype).max, (h, w, 4), dtype=dtype, endpoint=True)
+    return buffers.from_uint(arr, x=int(rng.integers(-50, 50)), y=int(rng.integers(-50, 50)))
