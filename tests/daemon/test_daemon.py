@@ -16,6 +16,7 @@ from painterly.wire import protocol
 from painterly.wire.client import Client, DaemonError, ImageBuffer, JobCancelled
 
 from daemon_process import DaemonProcess
+from private_dirs import daemon_dir, own_dir  # noqa: F401 (fixtures)
 from sample_jobs import SMALL_JOB, as_buffers, engine_layer, masked_inputs, random_rgba
 
 # The daemon's own limits in these tests: small, so "too large" is cheap to provoke.

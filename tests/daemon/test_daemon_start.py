@@ -11,6 +11,7 @@ from painterly.wire import protocol
 from painterly.wire.client import Client, DaemonError, DaemonUnavailable
 
 from daemon_process import free_port
+from private_dirs import daemon_dir, own_dir  # noqa: F401 (fixtures)
 from sample_jobs import random_rgba
 
 

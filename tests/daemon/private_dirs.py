@@ -1,5 +1,5 @@
-"""Private folders for the daemon tests: not pytest's tmp_path, since concurrent pytest sessions prune each
-other's old base temp folders."""
+"""Private folders for the daemon tests, as pytest fixtures that test modules import by name. Not pytest's
+tmp_path: concurrent pytest sessions prune each other's old base temp folders."""
 import pathlib
 import shutil
 import tempfile
