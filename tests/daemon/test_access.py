@@ -22,25 +22,19 @@ from abuse import handshake_seconds, many_frames, unfinished_multipart, unread_w
 from daemon_process import DaemonProcess, free_port
 from other_user import (OTHER_UID, OpenedForOthers, each_request_as_client, fake_daemon, impostor_socket_in_own_folder,
                         port_open, raw_requests, run_as_other_user)
+from private_dirs import daemon_dir  # noqa: F401 (fixtures)
 
 MB = 1 << 20
 
 
 @pytest.fixture(scope="module")
-def user_dir():
-    path = pathlib.Path(tempfile.mkdtemp(prefix="painterly-access-test-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def daemons(user_dir):
+def daemons(daemon_dir):
     """The user's daemon on the default endpoint, and one on loopback TCP (both start at once)."""
-    (user_dir / "ipc").mkdir()
-    (user_dir / "tcp").mkdir()
-    ipc = DaemonProcess(user_dir / "ipc", "--results-disk-mb", "160", "--results-memory-mb", "1",
+    (daemon_dir / "ipc").mkdir()
+    (daemon_dir / "tcp").mkdir()
+    ipc = DaemonProcess(daemon_dir / "ipc", "--results-disk-mb", "160", "--results-memory-mb", "1",
                         "--max-queue-mb", "64", endpoint="default", wait=False)
-    tcp = DaemonProcess(user_dir / "tcp", endpoint="tcp://127.0.0.1:%d" % free_port(), wait=False)
+    tcp = DaemonProcess(daemon_dir / "tcp", endpoint="tcp://127.0.0.1:%d" % free_port(), wait=False)
     try:
         yield ipc.wait_ready(180), tcp.wait_ready(180)
     finally:
@@ -124,7 +118,7 @@ def test_another_user_without_the_token_cannot_use_a_tcp_daemon(daemons):
 
 
 @pytest.mark.parametrize("curve", [False, True])
-def test_a_process_of_another_user_on_the_port_receives_nothing_and_forges_nothing(daemons, user_dir, curve, capsys):
+def test_a_process_of_another_user_on_the_port_receives_nothing_and_forges_nothing(daemons, daemon_dir, curve, capsys):
     from painterly.cli import main as cli
     cli.build_parser()                          # its imports take seconds: not while the impostor waits
     port = free_port()
@@ -135,7 +129,7 @@ def test_a_process_of_another_user_on_the_port_receives_nothing_and_forges_nothi
     while not port_open(port):
         assert time.monotonic() < deadline, "the impostor did not bind"
         time.sleep(0.05)
-    work = user_dir / ("impostor-%d" % curve)
+    work = daemon_dir / ("impostor-%d" % curve)
     work.mkdir()
     from PIL import Image
     Image.fromarray(buffers.as_uint_array(rgba(16, 16))).save(work / "in.png")
@@ -157,7 +151,7 @@ def test_a_process_of_another_user_on_the_port_receives_nothing_and_forges_nothi
     assert impostor == {"received": 0}
 
 
-def test_a_socket_folder_of_another_user_is_neither_trusted_nor_used(user_dir):
+def test_a_socket_folder_of_another_user_is_neither_trusted_nor_used(daemon_dir):
     from painterly.daemon.config import DaemonConfig
     from painterly.daemon.server import Daemon
     shared = pathlib.Path(tempfile.mkdtemp(prefix="painterly-shared-"))
@@ -175,7 +169,7 @@ def test_a_socket_folder_of_another_user_is_neither_trusted_nor_used(user_dir):
         with pytest.raises(DaemonError, match="belongs to another user") as exc:
             c.handshake()
         assert exc.value.code == protocol.AUTH
-    daemon = Daemon(DaemonConfig(endpoint=endpoint, results_dir=user_dir / "unused"))
+    daemon = Daemon(DaemonConfig(endpoint=endpoint, results_dir=daemon_dir / "unused"))
     with pytest.raises(PermissionError, match="belongs to another user"):
         daemon.claim_endpoint()
     daemon.context.term()
@@ -184,14 +178,14 @@ def test_a_socket_folder_of_another_user_is_neither_trusted_nor_used(user_dir):
     assert impostor == {"received": 0}
 
 
-def test_a_tcp_daemon_reached_without_the_token_says_so(daemons, user_dir):
+def test_a_tcp_daemon_reached_without_the_token_says_so(daemons, daemon_dir):
     _, tcp = daemons
     start = time.monotonic()
     with Client(tcp.endpoint, timeout=5, token="") as c:
         with pytest.raises(DaemonError, match="needs an access token") as exc:
             c.handshake()
     assert exc.value.code == protocol.AUTH and time.monotonic() - start < 2
-    env = dict(os.environ, PAINTERLY_TOKEN_FILE=str(user_dir / "no-such-token"))
+    env = dict(os.environ, PAINTERLY_TOKEN_FILE=str(daemon_dir / "no-such-token"))
     status = subprocess.run([sys.executable, "-m", "painterly.cli", "daemon", "status", "--endpoint", tcp.endpoint],
                             capture_output=True, text=True, timeout=60, env=env)
     assert status.returncode == 2 and "needs an access token" in status.stderr, status
@@ -200,11 +194,11 @@ def test_a_tcp_daemon_reached_without_the_token_says_so(daemons, user_dir):
 
 # --- 2. files: painterly submit never destroys one ----------------------------------------------------
 
-def test_submit_never_destroys_a_file(daemons, user_dir, capsys):
+def test_submit_never_destroys_a_file(daemons, daemon_dir, capsys):
     from PIL import Image
     from painterly.cli import main as cli
     ipc, _ = daemons
-    work = user_dir / "files"
+    work = daemon_dir / "files"
     work.mkdir()
     arr = buffers.as_uint_array(rgba(24, 16, seed=4)).copy()
     arr[..., 3] = 0
@@ -311,10 +305,10 @@ def test_a_submitter_gets_events_only_after_it_watches(daemons):
     assert events and events[-1].iteration == 12
 
 
-def test_a_second_daemon_on_the_same_socket_is_refused(daemons, user_dir):
+def test_a_second_daemon_on_the_same_socket_is_refused(daemons, daemon_dir):
     ipc, _ = daemons
     second = subprocess.run([sys.executable, "-m", "painterly.cli", "daemon", "--device", "cpu",
-                             "--results-dir", str(user_dir / "second")], capture_output=True, text=True, timeout=120)
+                             "--results-dir", str(daemon_dir / "second")], capture_output=True, text=True, timeout=120)
     assert second.returncode == 2, second
     assert "already listens on %s" % ipc.endpoint in second.stderr and "Traceback" not in second.stderr
     assert handshake_seconds(ipc.endpoint) < 1.0

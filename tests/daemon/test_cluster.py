@@ -1,10 +1,7 @@
 """A real Dask cluster on loopback, started by these tests: a painterly scheduler, two painterly worker
 processes and a daemon that sends its jobs there (``painterly daemon --cluster``). Every process is
 stopped by its PID at the end."""
-import pathlib
 import re
-import shutil
-import tempfile
 import threading
 import time
 
@@ -15,6 +12,7 @@ from painterly.daemon import buffers
 from painterly.wire.client import Client, JobCancelled
 from cluster_processes import SchedulerProcess, WorkerProcess
 from daemon_process import DaemonProcess
+from private_dirs import daemon_dir  # noqa: F401 (fixtures)
 from sample_jobs import SMALL_JOB, as_buffers, engine_layer, masked_inputs
 
 LONG_JOB = dict(SMALL_JOB, size=128, iterations=400)  # stopped by cancel long before its end
@@ -52,22 +50,15 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster_dir():
-    path = pathlib.Path(tempfile.mkdtemp(prefix="painterly-cluster-test-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def cluster(cluster_dir):
-    running = Cluster(cluster_dir)
+def cluster(daemon_dir):
+    running = Cluster(daemon_dir)
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="module")
-def cluster_daemon(cluster, cluster_dir):
-    daemon = DaemonProcess(cluster_dir, "--cluster", cluster.scheduler.address, "--preview-every", "1")
+def cluster_daemon(cluster, daemon_dir):
+    daemon = DaemonProcess(daemon_dir, "--cluster", cluster.scheduler.address, "--preview-every", "1")
     yield daemon
     daemon.stop()
     assert daemon.proc.returncode == 0, daemon.output()
@@ -160,11 +151,11 @@ def test_cancel_of_a_running_job_stops_it_within_an_iteration_and_its_worker_tak
         wait_for(lambda: c.status(second)["state"] == "cancelled", 15, "the second cancel")
 
 
-def test_batch_through_the_cluster_daemon_matches_the_in_process_command(cluster_daemon, cluster_dir):
+def test_batch_through_the_cluster_daemon_matches_the_in_process_command(cluster_daemon, daemon_dir):
     from PIL import Image
 
     from painterly.cli import main as cli
-    folder = cluster_dir / "batch"
+    folder = daemon_dir / "batch"
     for sub in ("in", "masks"):
         (folder / sub).mkdir(parents=True)
     for seed in range(3):
@@ -203,8 +194,8 @@ def test_a_worker_killed_mid_job_the_job_completes_on_another(cluster, cluster_d
 
 
 def test_daemon_killed_with_five_queued_and_one_running_then_restarted_finishes_all(cluster, cluster_daemon,
-                                                                                   cluster_dir):
-    folder = cluster_dir / "durable"
+                                                                                   daemon_dir):
+    folder = daemon_dir / "durable"
     folder.mkdir(mode=0o700)  # the daemon's socket folder: the user's own
     endpoint = f"ipc://{folder}/durable.sock"
     address = cluster.scheduler.address
@@ -260,21 +251,21 @@ def test_scheduler_killed_and_restarted_mid_job_the_job_completes(cluster, clust
                  "the daemon to see the workers that joined again")
 
 
-def test_a_tls_cluster_admits_only_holders_of_its_certificates(cluster_dir, capsys):
+def test_a_tls_cluster_admits_only_holders_of_its_certificates(daemon_dir, capsys):
     from distributed import Client as DaskClient
 
     from painterly.cli import main as cli
     from painterly.daemon.certs import security
     from painterly.daemon.cluster_worker import run_job
-    certs, stranger = cluster_dir / "certs", cluster_dir / "another-ca"
+    certs, stranger = daemon_dir / "certs", daemon_dir / "another-ca"
     assert cli.main(["cluster-certs", str(certs)]) == 0 and cli.main(["cluster-certs", str(stranger)]) == 0
     assert oct(certs.stat().st_mode & 0o777) == "0o700"
     for key in ("ca-key.pem", "scheduler-key.pem", "worker-key.pem", "client-key.pem"):
         assert oct((certs / key).stat().st_mode & 0o777) == "0o600"
-    assert cli.main(["daemon", "--cluster", "tls://127.0.0.1:1", "--results-dir", str(cluster_dir / "x")]) == 2
+    assert cli.main(["daemon", "--cluster", "tls://127.0.0.1:1", "--results-dir", str(daemon_dir / "x")]) == 2
     assert "--tls DIR" in capsys.readouterr().err
-    scheduler = SchedulerProcess(cluster_dir, "--tls", str(certs))
-    worker = WorkerProcess(cluster_dir, scheduler.address, "--tls", str(certs))
+    scheduler = SchedulerProcess(daemon_dir, "--tls", str(certs))
+    worker = WorkerProcess(daemon_dir, scheduler.address, "--tls", str(certs))
     try:
         assert scheduler.address.startswith("tls://") and worker.address.startswith("tls://")
         image = buffers.from_uint(np.arange(6 * 5 * 4, dtype=np.uint8).reshape(5, 6, 4))
