@@ -113,7 +113,10 @@ def test_another_user_without_the_token_cannot_use_a_tcp_daemon(daemons):
     for name in ("handshake", "list", "fetch", "watch", "cancel", "stop"):
         assert outcomes[name].startswith("auth: ") and "needs an access token" in outcomes[name], outcomes[name]
     seen = run_as_other_user(raw_requests, tcp.endpoint, running)
-    assert seen["replies"] == 0 and "HANDSHAKE_FAILED_PROTOCOL" in seen["events"], seen
+    # a plain (non-CURVE) peer fails the handshake: libzmq names it PROTOCOL when it reads the greeting
+    # itself and NO_DETAIL when the daemon hangs up first; either way nothing gets through
+    failed = [e for e in seen["events"] if e.startswith("HANDSHAKE_FAILED_")]
+    assert seen["replies"] == 0 and failed and "HANDSHAKE_SUCCEEDED" not in seen["events"], seen
     assert_untouched(tcp.endpoint, running, finished)
 
 
