@@ -23,8 +23,10 @@ from daemon_process import DaemonProcess, free_port
 from other_user import (OTHER_UID, OpenedForOthers, each_request_as_client, fake_daemon, impostor_socket_in_own_folder,
                         port_open, raw_requests, run_as_other_user)
 from private_dirs import daemon_dir  # noqa: F401 (fixtures)
+from sample_jobs import random_rgba
 
 MB = 1 << 20
+RNG = np.random.default_rng(0)
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +45,11 @@ def daemons(daemon_dir):
             assert "Traceback" not in proc.output(), proc.output()
 
 
-def rgba(width, height, seed=0):
-    arr = np.random.default_rng(seed).integers(0, 256, (height, width, 4), dtype=np.uint8)
-    return buffers.from_uint(arr)
-
-
 def running_and_finished_jobs(endpoint):
     with Client(endpoint, timeout=10) as c:
-        finished = c.submit("echo", {}, {"content": rgba(8, 8)})
+        finished = c.submit("echo", {}, {"content": random_rgba(RNG, 8, 8)})
         c.wait(finished)
-        running = c.submit("echo", {"iterations": 400, "delay": 0.05}, {"content": rgba(8, 8)})
+        running = c.submit("echo", {"iterations": 400, "delay": 0.05}, {"content": random_rgba(RNG, 8, 8)})
         while c.status(running)["state"] != "running":
             time.sleep(0.02)
     return running, finished
@@ -135,7 +132,7 @@ def test_a_process_of_another_user_on_the_port_receives_nothing_and_forges_nothi
     work = daemon_dir / ("impostor-%d" % curve)
     work.mkdir()
     from PIL import Image
-    Image.fromarray(buffers.as_uint_array(rgba(16, 16))).save(work / "in.png")
+    Image.fromarray(buffers.as_uint_array(random_rgba(RNG, 16, 16))).save(work / "in.png")
     endpoint = "tcp://127.0.0.1:%d" % port
     code = cli.main(["submit", "echo", str(work / "in.png"), "-o", str(work / "out.png"), "--endpoint", endpoint,
                      "--timeout", "3", "--quiet"])
@@ -145,11 +142,11 @@ def test_a_process_of_another_user_on_the_port_receives_nothing_and_forges_nothi
     assert not (work / "out.png").exists()
     with Client(endpoint, timeout=3) as c:  # straight to submit, without a handshake first
         with pytest.raises(DaemonError, match=words) as exc:
-            c.submit("echo", {}, {"content": rgba(16, 16)})
+            c.submit("echo", {}, {"content": random_rgba(RNG, 16, 16)})
         assert exc.value.code == protocol.AUTH
     with Client(endpoint, timeout=3, token="") as c:  # a client without the token sends nothing over TCP
         with pytest.raises(DaemonError, match="not a painterly daemon" if not curve else "needs an access token"):
-            c.submit("echo", {}, {"content": rgba(16, 16)})
+            c.submit("echo", {}, {"content": random_rgba(RNG, 16, 16)})
     thread.join(30)
     assert impostor == {"received": 0}
 
@@ -203,7 +200,7 @@ def test_submit_never_destroys_a_file(daemons, daemon_dir, capsys):
     ipc, _ = daemons
     work = daemon_dir / "files"
     work.mkdir()
-    arr = buffers.as_uint_array(rgba(24, 16, seed=4)).copy()
+    arr = buffers.as_uint_array(random_rgba(np.random.default_rng(4), 24, 16)).copy()
     arr[..., 3] = 0
     arr[4:12, 6:18, 3] = 255                                 # a transparent layer with an opaque object
     Image.fromarray(arr).save(work / "layer.png")
@@ -244,7 +241,7 @@ def wait_stored(ipc, job_id):
 def test_watching_a_stored_result_forty_times_without_reading_holds_one_copy(daemons):
     ipc, _ = daemons
     with Client(timeout=30) as c:
-        job = c.submit("echo", {}, {"content": rgba(2048, 2048)})       # a 16 MiB result
+        job = c.submit("echo", {}, {"content": random_rgba(RNG, 2048, 2048)})   # a 16 MiB result
         assert c.wait(job).image.width == 2048
     wait_stored(ipc, job)                        # on disk, and out of memory (--results-memory-mb 1)
     seen = while_running(ipc.proc.pid, ipc.endpoint, lambda: unread_watches(ipc.endpoint, job, 40))
@@ -283,7 +280,7 @@ def test_the_queue_is_bounded_by_bytes_and_the_handshake_says_so(daemons):
         limits = c.handshake()["limits"]
         assert limits["max_queue_bytes"] == 64 * MB
         assert limits["max_peer_bytes"] > 0 and limits["max_header_bytes"] > 0 and limits["max_status_jobs"] > 0
-        image = rgba(2560, 2048)                                   # 20 MiB of pixels
+        image = random_rgba(RNG, 2560, 2048)                       # 20 MiB of pixels
         jobs = [c.submit("echo", {"iterations": 200, "delay": 0.05}, {"content": image}) for _ in range(3)]
         with pytest.raises(DaemonError, match="MiB") as exc:
             c.submit("echo", {}, {"content": image})
@@ -301,7 +298,7 @@ def test_the_queue_is_bounded_by_bytes_and_the_handshake_says_so(daemons):
 
 def test_a_submitter_gets_events_only_after_it_watches(daemons):
     with Client(timeout=10) as c:
-        job = c.submit("echo", {"iterations": 12, "delay": 0.1}, {"content": rgba(8, 8)})
+        job = c.submit("echo", {"iterations": 12, "delay": 0.1}, {"content": random_rgba(RNG, 8, 8)})
         assert not c._socket.poll(500)          # ~5 iterations ran meanwhile: nothing was sent unasked
         events = []
         c.wait(job, on_progress=events.append)
@@ -320,7 +317,7 @@ def test_a_second_daemon_on_the_same_socket_is_refused(daemons, daemon_dir):
 def test_thousands_of_jobs_page_through_status(daemons, capsys):
     from painterly.cli import main as cli
     with Client(timeout=10) as c:
-        image = rgba(1, 1)
+        image = random_rgba(RNG, 1, 1)
         submitted = 0
         while submitted < 2100:
             try:
