@@ -94,6 +94,14 @@ def resolve_method(args):
     return method, wants_mask
 
 
+def check_items_apart(items: list[Item], styles) -> None:
+    """No output is a file the batch reads (an image, a mask, a style image): UserError before any compute,
+    so an output folder holding the masks, say, is refused rather than taken for finished work."""
+    from .output import check_outputs_apart
+    inputs = {item.base for item in items} | {item.mask for item in items if item.mask} | set(styles)
+    check_outputs_apart([item.output for item in items], *sorted(inputs))
+
+
 def style_inputs(method) -> list[str]:
     """The method's style inputs in their declared order (``style``, then further ones mixed with it)."""
     return [s.name for s in method.inputs if s.kind == "rgb" and s.name.startswith("style") and
@@ -170,6 +178,7 @@ def cmd_batch(args) -> int:
     items = list_items(args, wants_mask)
     if not items:
         raise UserError(f"no images in {args.input_dir} ({', '.join(IMAGE_SUFFIXES)})")
+    check_items_apart(items, args.style or [])
     todo = [item for item in items if not item.output.is_file()]
     if not todo:
         print(f"all {len(items)} images of {args.input_dir} are already in {args.output}", file=sys.stderr)

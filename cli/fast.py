@@ -35,11 +35,17 @@ def cmd_fast(args) -> int:
     return _fast_video(args, params)
 
 
+def model_file(model) -> Path | None:
+    """The style model when it is given as a file (an input like the images), else None."""
+    path = Path(model)
+    return path if path.is_file() else None
+
+
 def _fast_image(args, params) -> int:
     from painterly.engine import load_image, load_mask
 
     from .output import check_output
-    check_output(args.output, args.input, args.mask)
+    check_output(args.output, args.input, args.mask, model_file(args.model))
     content = load_image(args.input)
     inputs = {"content": content.rgb}
     if args.mask:
@@ -61,7 +67,7 @@ def _fast_video(args, params) -> int:
     if args.mask or args.daemon:
         raise ValueError("--mask and --daemon apply to images, not to --video/--frames")
     output = Path(args.output)
-    check_not_an_input(output, args.video or args.frames)
+    check_not_an_input(output, args.video or args.frames, model_file(args.model))
     check_folder(output.parent if output.suffix else output)
     p = resolved(params)
     device = select_device(args.device)

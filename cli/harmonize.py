@@ -6,16 +6,20 @@ from pathlib import Path
 
 from .options import (add_mask_options, add_method_params, add_run_options, mask_threshold, method_command,
                       method_params_from_args, run_method, write_result)
-from .output import check_folder, check_output, write_image
+from .output import check_folder, check_output, check_outputs_apart, write_image
 from .progress import ProgressBar
+
+PASS_NAMES = ("pass1", "pass2", "refine", "post")   # the passes --save-passes writes, as NAME.png
 
 
 def cmd_harmonize(args) -> int:
     from painterly import engine
     from painterly.engine import load_image, load_mask
-    check_output(args.output, args.composite, args.mask, args.style)
+    sources = (args.composite, args.mask, args.style)
+    check_output(args.output, *sources)
     if args.save_passes is not None:
         check_folder(args.save_passes)
+        check_outputs_apart([args.output] + [Path(args.save_passes) / f"{name}.png" for name in PASS_NAMES], *sources)
     composite = load_image(args.composite)
     inputs = {"composite": composite.rgb,
               "mask": load_mask(args.mask, size=composite.size, threshold=mask_threshold(args.soft_mask))}
@@ -33,8 +37,9 @@ def cmd_harmonize(args) -> int:
             raise ValueError("--save-passes works in this process only, not with --daemon")
         folder = Path(args.save_passes)
 
-        def save(name, rgb):
-            out = write_image(folder / f"{name}.png", rgb)
+        def save(name, rgb):  # a pass the engine names beyond PASS_NAMES is checked here, before it is written
+            path = check_outputs_apart([args.output, folder / f"{name}.png"], *sources)[1]
+            out = write_image(path, rgb)
             if not args.quiet:
                 print(f"\nwrote {out}", file=sys.stderr)
 

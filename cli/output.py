@@ -2,7 +2,8 @@
 written whole or not at all. Every command that writes an image goes through here.
 
 * :func:`check_output` before the compute: a format painterly can write, not a folder, in a folder (made
-  at write time if missing) the user may write in, and none of the command's inputs.
+  at write time if missing) the user may write in, and none of the command's inputs (every file it reads:
+  style images, label maps, masks); :func:`check_outputs_apart` for a command writing several files.
 * :func:`write_image`: formats without transparency (JPEG, ...) get transparent pixels flattened onto
   white, with a note saying so; the file is written next to its place and moved over it only once
   complete (:func:`painterly.daemon.store.atomic_file`), so a failure leaves any earlier file as it was.
@@ -88,6 +89,33 @@ def check_not_an_input(path, *inputs) -> Path:
         if source is not None and _same_file(path, Path(source)):
             raise UserError(f"refusing to write the result over the input {source}: choose another output")
     return path
+
+
+def _identity(path: Path):
+    """What tells two paths of one file apart from two files: (device, inode) of an existing file, else the
+    real path."""
+    try:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+    except OSError:
+        return os.path.realpath(path)
+
+
+def check_outputs_apart(outputs, *inputs) -> list:
+    """Raise UserError when one of ``outputs`` (files a command will write) is one of ``inputs`` or another
+    of ``outputs``: every path is an input or an output, never both, and each output is written once.
+    One look at each file, so a batch of thousands is checked at once."""
+    sources = {_identity(Path(p)): p for p in inputs if p is not None}
+    seen, outputs = {}, [Path(p) for p in outputs]
+    for path in outputs:
+        key = _identity(path)
+        if key in sources:
+            raise UserError(f"refusing to write the result {path} over the input {sources[key]}: choose another "
+                            "output")
+        if key in seen:
+            raise UserError(f"{seen[key]} would be written twice by this command: choose another output")
+        seen[key] = path
+    return outputs
 
 
 def check_folder(folder) -> Path:

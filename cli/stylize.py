@@ -24,7 +24,7 @@ def style_inputs(args) -> dict:
 
 def cmd_stylize(args) -> int:
     from painterly.engine import load_image, load_mask
-    check_output(args.output, args.content, args.style, args.mask)
+    check_output(args.output, args.content, args.style, *(args.styles or []), args.mask)
     content = load_image(args.content)
     method = args.method or ("masked" if args.mask else "global")
     inputs = dict({"content": content.rgb}, **style_inputs(args))

@@ -45,16 +45,24 @@ CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 def atomic_file(path, mode=0o666, durable=True):
     """An open binary file that becomes ``path`` when the block ends without error (``os.replace``);
     on error it is deleted and ``path`` is untouched. ``mode`` is the new file's (less the umask);
-    ``durable`` flushes it to the disk before it takes the name (not needed for a cache)."""
+    ``durable`` flushes it to the disk before it takes the name (not needed for a cache). A file already at
+    ``path`` keeps its permissions (an owner-only file stays owner-only)."""
     path = Path(path)
+    try:
+        st = os.lstat(path)
+        kept = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
+    except OSError:
+        kept = None
     while True:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC, mode)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC, 0o600 if kept else mode)
             break
         except FileExistsError:
             continue
     try:
+        if kept is not None:
+            os.fchmod(fd, kept)
         with os.fdopen(fd, "wb") as f:
             yield f
             if durable:

@@ -157,3 +157,23 @@ def test_batch_on_a_video_writes_one_image_per_frame_and_resumes(folder):
     assert Image.open(folder / "out" / "frame_000003.png").size == (48, 40)
     again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "all 5 images" in again.stderr, again.stderr
+
+
+def test_batch_outputs_never_overwrite_its_inputs(folder, capsys):
+    """An output folder holding the masks (same names as the images) or the style image is refused before
+    any compute, instead of the masks being taken for finished outputs or overwritten."""
+    from painterly.cli import main as cli
+    make_composites(folder / "in", 2, size=16)
+    (folder / "masks").mkdir()
+    for index in range(2):
+        shutil.move(folder / "in" / f"c{index:02d}_mask.png", folder / "masks" / f"c{index:02d}.png")
+    Image.new("RGB", (16, 16), "blue").save(folder / "masks" / "style.png")
+    shutil.copy(folder / "masks" / "style.png", folder / "in" / "style.png")
+    before = {p: p.read_bytes() for p in folder.rglob("*.png")}
+    for extra in (["--mask-dir", str(folder / "masks"), "-o", str(folder / "masks")],
+                  ["--mask-dir", str(folder / "masks"), "--style", str(folder / "masks" / "style.png"),
+                   "-o", str(folder / "masks")]):
+        code = cli.main(["batch", "harmonize", str(folder / "in"), *extra, *PARAMS, "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and "over the input" in err and "Traceback" not in err, err
+    assert {p: p.read_bytes() for p in folder.rglob("*.png")} == before
