@@ -3,6 +3,7 @@
 * ``ipc://`` (the default): the socket lies in a folder only the user can enter, and a ZAP handler asks
   the kernel which user each connecting process runs as (SO_PEERCRED, which libzmq passes on): any user
   but the daemon's own is refused during the ZeroMQ handshake, so its messages are never read at all.
+  An abstract socket (``ipc://@name``) has no folder: there a process whose user is unknown is refused too.
 * ``tcp://``: CURVE encryption with keys derived from the user's token (see :mod:`.tokens`); a client
   that does not hold the token cannot complete the handshake, and each request carries the token too.
 * One daemon per ``ipc://`` socket: a lock file next to it, held while the daemon runs.
@@ -15,16 +16,14 @@ from pathlib import Path
 
 import zmq
 
-from painterly.wire.endpoints import HAS_OWNERS, ipc_path, private_folder, runtime_folder
+from painterly.wire.endpoints import HAS_OWNERS, ipc_path, long_path_problem, private_folder, runtime_folder
+
+from .locks import AlreadyRunning, PidLock  # noqa: F401 (AlreadyRunning: where callers look for it)
 
 log = logging.getLogger("painterly.daemon")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ZAP_DOMAIN = b"painterly"
-
-
-class AlreadyRunning(RuntimeError):
-    """Another daemon holds the endpoint's lock."""
 
 
 def peer_uid(address: bytes) -> int | None:
@@ -45,8 +44,9 @@ class UserGate:
     Served from the socket loop (:meth:`handle` when :attr:`socket` is readable), so a refused process
     costs one short exchange and nothing else."""
 
-    def __init__(self, context: zmq.Context):
+    def __init__(self, context: zmq.Context, strict: bool = False):
         self.uid = os.getuid() if HAS_OWNERS else None
+        self.strict = strict   # no folder stands guard: the peer's user must be known, and the daemon's
         self.socket = context.socket(zmq.REP)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.bind(ZAP_ENDPOINT)
@@ -67,7 +67,7 @@ class UserGate:
             uid = peer_uid(address)
             # Without credentials in the address (a system where libzmq cannot ask the kernel) the
             # folder's permissions are the only check; a reported user must be the daemon's own.
-            ok = self.uid is None or uid is None or uid == self.uid
+            ok = (self.uid is None or uid is None or uid == self.uid) and not (self.strict and uid is None)
             if not ok:
                 self.refused += 1
                 if self.refused <= 20 or self.refused % 1000 == 0:
@@ -80,41 +80,22 @@ class UserGate:
         self.socket.close(linger=0)
 
 
-class EndpointLock:
+class EndpointLock(PidLock):
     """``<socket>.lock`` next to an ipc socket, locked (flock) for as long as the daemon runs; holds its pid."""
 
     def __init__(self, endpoint: str):
         path = ipc_path(endpoint)
-        self.path = Path(path + ".lock") if path else None
-        self.fd = None
-
-    def acquire(self):
-        if self.path is None:
-            return
-        import fcntl
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-            os.close(fd)
-            raise AlreadyRunning(f"another painterly daemon (pid {holder}) already listens on "
-                                 f"ipc://{self.path.with_suffix('')}; stop it with 'painterly daemon stop' "
-                                 "or choose another --endpoint") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self.fd = fd
-
-    def release(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        super().__init__(Path(path + ".lock") if path else None,
+                         f"another painterly daemon (pid {{pid}}) already listens on {endpoint}; stop it with "
+                         "'painterly daemon stop' or choose another --endpoint")
 
 
 def prepare_ipc(endpoint: str):
     """The socket's folder, made if needed, must be the user's and closed to others (PermissionError);
     the default folder is closed if it was not."""
     path = ipc_path(endpoint)
+    if path is not None and long_path_problem(endpoint):
+        raise PermissionError(f"cannot listen on {endpoint}: {long_path_problem(endpoint)}")
     if path is not None:
         folder = os.path.dirname(os.path.abspath(path))
         private_folder(folder, fix=os.path.abspath(folder) == os.path.abspath(runtime_folder()))

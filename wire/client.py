@@ -22,7 +22,7 @@ import zmq
 
 from . import protocol
 from .endpoints import (DEFAULT_ENDPOINT, curve_keys_from_token, default_endpoint, default_token_file,
-                        ipc_problem, read_token)
+                        ipc_problem, peer_problem, read_token)
 from .protocol import (DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled, JobResult,  # noqa: F401
                        ProgressEvent)
 
@@ -33,6 +33,8 @@ HANDSHAKE_OK = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", 0x1000)
 HANDSHAKE_FAILED = (getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0x0800),
                     getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0x2000),
                     getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0x4000))
+# On ipc:// every connection's peer is checked (its user, from the kernel) before anything is sent.
+CONNECTED, DISCONNECTED = zmq.EVENT_CONNECTED, zmq.EVENT_DISCONNECTED
 _MONITORS = itertools.count(1)
 
 __all__ = ["Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCancelled", "JobResult",
@@ -57,6 +59,7 @@ class Client(object):
         self._limits = None     # the daemon's limits, once a handshake told them
         self._socket = self._monitor = None
         self._refused = None    # why the endpoint is not to be trusted, or the last failed handshake
+        self._peer = None       # ipc: True once the connected process is the user's, a sentence when it is not
         self._connect()
 
     # --- socket --------------------------------------------------------------------------------
@@ -71,7 +74,11 @@ class Client(object):
             server_public, _ = curve_keys_from_token(self.token)
             sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server_public
         address = "inproc://painterly-client-monitor-%d-%d" % (os.getpid(), next(_MONITORS))
-        sock.monitor(address, HANDSHAKE_OK | HANDSHAKE_FAILED[0] | HANDSHAKE_FAILED[1] | HANDSHAKE_FAILED[2])
+        events = HANDSHAKE_OK | HANDSHAKE_FAILED[0] | HANDSHAKE_FAILED[1] | HANDSHAKE_FAILED[2]
+        self._peer = None
+        if self._checks_peer():
+            events |= CONNECTED | DISCONNECTED
+        sock.monitor(address, events)
         monitor = self._context.socket(zmq.PAIR)
         monitor.setsockopt(zmq.LINGER, 0)
         monitor.connect(address)
@@ -102,22 +109,35 @@ class Client(object):
     def __exit__(self, *exc):
         self.close()
 
+    def _checks_peer(self):
+        return self.endpoint.startswith("ipc://")
+
     def _send(self, frames):
         if self.token is None and self.endpoint.startswith("tcp://"):
             self._refuse_without_token()
+        # IMMEDIATE: nothing goes before a daemon has completed the handshake (and, on ipc, before its
+        # process was found to be the user's). Wait for one within the timeout.
+        deadline = time.monotonic() + self.timeout
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLOUT)
+        poller.register(self._monitor, zmq.POLLIN)
+        while True:
+            if self._try_send(frames):
+                return
+            if time.monotonic() > deadline:
+                raise self._unavailable()
+            poller.poll(50)
+
+    def _try_send(self, frames, copy=False):
+        """Send now if the connected daemon is known to be trusted; False when it cannot take it yet."""
         self._check_handshake()
+        if self._checks_peer() and self._peer is not True:
+            return False
         try:
-            self._socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+            self._socket.send_multipart(frames, copy=copy, flags=zmq.NOBLOCK)
+            return True
         except zmq.Again:
-            # IMMEDIATE: no daemon has completed the handshake yet. Wait for one within the timeout.
-            poller_deadline = time.monotonic() + self.timeout
-            while True:
-                if self._socket.poll(50, zmq.POLLOUT):
-                    self._socket.send_multipart(frames, copy=False)
-                    return
-                self._check_handshake()
-                if time.monotonic() > poller_deadline:
-                    raise self._unavailable()
+            return False
 
     def _refuse_without_token(self):
         """Over TCP every painterly daemon needs the user's token, so without one nothing is ever sent:
@@ -139,8 +159,17 @@ class Client(object):
         """Raise DaemonError(AUTH) when the endpoint is not to be trusted, or when what listens there
         refused this client's handshake or failed to prove that it holds the token."""
         while self._monitor.poll(0):
-            event = struct.unpack("=HI", self._monitor.recv_multipart()[0][:6])[0]
-            self._refused = None if event == HANDSHAKE_OK else self._handshake_message(event)
+            event, value = struct.unpack("=HI", self._monitor.recv_multipart()[0][:6])
+            if event == CONNECTED:
+                self._peer = peer_problem(self.endpoint, value) or True
+                if self._peer is not True:  # no more connections to what listens there
+                    self._socket.disconnect(self.endpoint)
+            elif event == DISCONNECTED:
+                self._peer = None if self._peer is True else self._peer
+            else:
+                self._refused = None if event == HANDSHAKE_OK else self._handshake_message(event)
+        if isinstance(self._peer, str):
+            raise DaemonError(protocol.AUTH, self._peer)
         if self._refused is not None:
             raise DaemonError(protocol.AUTH, self._refused)
 
@@ -163,6 +192,7 @@ class Client(object):
         if not self._socket.poll(max(0, int(timeout * 1000))):
             return None
         frames = self._socket.recv_multipart(copy=False)
+        self._check_handshake()  # a message from a process found not to be the user's daemon is not read
         return protocol.parse_reply(frames)
 
     def _request(self, header, images=None, timeout=None):
@@ -288,12 +318,9 @@ class Client(object):
                 if asked is None and now - last_news > HEARTBEAT:
                     # Ask without waiting: the reply (or its absence) shows whether the daemon is alive.
                     asked = now
-                    try:  # not queued while disconnected (IMMEDIATE): no answer then means a dead daemon
-                        self._socket.send_multipart(protocol.encode(
-                            {"type": "status", "job": job_id, "rid": -1,
-                             **({"token": self.token} if self.token else {})}), flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        pass
+                    # not queued while disconnected (IMMEDIATE): no answer then means a dead daemon
+                    self._try_send(protocol.encode({"type": "status", "job": job_id, "rid": -1,
+                                                    **({"token": self.token} if self.token else {})}), copy=True)
                 message = self._receive(0.1)
                 if message is None:
                     continue

@@ -6,7 +6,12 @@
 * A TCP daemon always needs the user's token: the client reads it from ``$PAINTERLY_TOKEN`` or the
   user-only token file, proves it in every request, and encrypts with CURVE keys derived from it, which
   also proves that the daemon holds the token (a process that took the port first cannot answer).
-* Before using an ``ipc://`` socket the client checks that its folder and the socket are the user's own.
+* Before using an ``ipc://`` socket the client checks that its folder and the socket are the user's own,
+  and once connected, before sending anything, that the process at the other end runs as the user
+  (:func:`peer_uid`, the kernel's answer); an abstract socket (``ipc://@name``, which has no folder) gets
+  that check alone, and the daemon checks its clients' user the same way.
+* No folder of another user's, or of a place others may write in, is ever used: when the user's own
+  folder makes too long a socket path, the daemon and the client say so (:func:`ipc_problem`).
 """
 from __future__ import absolute_import
 
@@ -22,17 +27,13 @@ HAS_OWNERS = hasattr(os, "getuid")
 
 
 def runtime_folder():
-    """The user's folder for the daemon's socket: $XDG_RUNTIME_DIR/painterly, else ~/.cache/painterly/run
-    (or /tmp/painterly-<uid> when that path is too long for a socket)."""
+    """The user's folder for the daemon's socket: $XDG_RUNTIME_DIR/painterly, else ~/.cache/painterly/run.
+    Never a shared temporary folder, where another user could make it first."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime):
-        folder = os.path.join(runtime, "painterly")
-    else:
-        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(cache, "painterly", "run")
-    if len(os.path.join(folder, SOCKET_NAME).encode("utf-8")) > MAX_IPC_PATH and HAS_OWNERS:
-        folder = "/tmp/painterly-%d" % os.getuid()
-    return folder
+        return os.path.join(runtime, "painterly")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "painterly", "run")
 
 
 def platform_default_endpoint():
@@ -93,6 +94,57 @@ def ipc_path(endpoint):
     return endpoint[len("ipc://"):]
 
 
+def is_abstract(endpoint):
+    """An abstract socket (``ipc://@name``, Linux): a name with no file, so no folder to protect it."""
+    return endpoint.startswith("ipc://@")
+
+
+def long_path_problem(endpoint):
+    """Why the socket file of ``endpoint`` cannot be used because its path is too long, or None."""
+    path = ipc_path(endpoint)
+    if path is None or len(path.encode("utf-8")) <= MAX_IPC_PATH:
+        return None
+    return ("the socket path %s is %d bytes, longer than a socket path may be (%d): set XDG_RUNTIME_DIR (or "
+            "--endpoint / $PAINTERLY_ENDPOINT) to a shorter folder of your own, closed to others"
+            % (path, len(path.encode("utf-8")), MAX_IPC_PATH))
+
+
+def peer_uid(fd):
+    """The user id of the process at the other end of the connected unix socket ``fd`` (SO_PEERCRED), or
+    None where the system cannot tell (or ``fd`` is no longer such a socket)."""
+    import socket
+    import struct
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    try:
+        sock = socket.fromfd(fd, socket.AF_UNIX, socket.SOCK_STREAM)  # a copy of the descriptor
+    except (OSError, ValueError):
+        return None
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return struct.unpack("3i", creds)[1]
+
+
+def peer_problem(endpoint, fd):
+    """Client side, once connected to an ``ipc://`` endpoint: why the process on the other end of ``fd`` may
+    not be the user's own daemon (a sentence), or None. "Cannot tell" is a problem only for an abstract
+    socket, which has no folder whose owner vouches for it."""
+    if not endpoint.startswith("ipc://") or not HAS_OWNERS:
+        return None
+    uid = peer_uid(fd)
+    if uid is None and not is_abstract(endpoint):
+        return None
+    if uid == os.getuid():
+        return None
+    who = "an unknown user" if uid is None else "uid %d" % uid
+    return ("Not sending anything to %s: the process listening there runs as %s, not as you (uid %d), so it "
+            "is not your painterly daemon." % (endpoint, who, os.getuid()))
+
+
 def _writable_by_others(st):
     return bool(st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
@@ -123,6 +175,8 @@ def ipc_problem(endpoint):
     path = ipc_path(endpoint)
     if path is None or not HAS_OWNERS:
         return None
+    if long_path_problem(endpoint):
+        return "Cannot use %s: %s." % (endpoint, long_path_problem(endpoint))
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.lexists(folder):
         return None

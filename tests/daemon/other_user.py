@@ -196,3 +196,34 @@ def fake_ipc(folder, seconds):
     sock.close(0)
     ctx.term()
     return {"received": received}
+
+
+def impostor_at(endpoint, seconds, delay=0.0):
+    """(In the other user's process.) After ``delay`` seconds, listen at ``endpoint`` first, as an impostor
+    would (making the socket's folder, open to all, when the endpoint has one), answering every message
+    with a forged reply: how many messages reached it."""
+    time.sleep(delay)
+    path = endpoints.ipc_path(endpoint)
+    if path:
+        os.makedirs(os.path.dirname(path), 0o777, exist_ok=True)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(endpoint)
+    if path:
+        os.chmod(path, 0o777)
+    received, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if sock.poll(50):
+            frames = sock.recv_multipart()
+            received += 1
+            sock.send_multipart([frames[0], msgpack.packb({"v": 1, "type": "reply", "rid": 1, "job": "f" * 32})])
+    sock.close(0)
+    ctx.term()
+    return {"received": received}
+
+
+def abstract_bound(name):
+    """Whether some process listens on the abstract socket ``@name``."""
+    with open("/proc/net/unix") as f:
+        return any(line.rstrip().endswith(" @" + name) for line in f)
