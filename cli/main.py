@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "painterly.cli.weights",
     "painterly.cli.daemon",
     "painterly.cli.submit",
+    "painterly.cli.jobs",
     "painterly.cli.batch",
     "painterly.cli.cluster",
     "painterly.cli.demo",

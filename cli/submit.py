@@ -4,10 +4,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from painterly.wire.client import Client
+from painterly.wire.client import Client, DaemonUnavailable
 
 from .daemon import add_connection_options, client_token
 from .errors import UserError
+from .jobs import fetch_hint
 
 
 PARAM_TYPES = {"int": int, "float": float, "str": str}
@@ -81,12 +82,16 @@ def submit(args) -> int:
             params[key] = parse_param(params_spec[key], value)
         job_id = client.submit(name, params, images)
         if not args.quiet:
-            print(f"job {job_id} ({name}) on {args.endpoint}", file=sys.stderr)
+            print(f"job {job_id} ({name}) on {args.endpoint}; if this command ends before the job, "
+                  f"'{fetch_hint(job_id, args.output, args.endpoint)}' writes its result", file=sys.stderr)
         try:
             result = client.wait(job_id, on_progress=None if args.quiet else ProgressBar())
         except KeyboardInterrupt:
             client.cancel(job_id)
             raise
+        except DaemonUnavailable as exc:  # the job stays in the daemon's journal: say how to get it later
+            raise UserError(f"{exc} Job {job_id} stays in the daemon's journal and runs again when it starts; "
+                            f"then '{fetch_hint(job_id, args.output, args.endpoint)}' writes its result.") from None
     out = remote.save_result(args.output, result.image)
     if not args.quiet:
         meta = result.meta

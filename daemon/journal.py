@@ -3,6 +3,9 @@ written down with its inputs (through :class:`~.store.ResultStore`) before the s
 and marked finished when its result is on disk or it failed or was cancelled. A daemon that starts reads
 the journal and runs the unfinished jobs again, queued and interrupted alike, in their order; failed and
 cancelled jobs stay answerable by id until they expire, like results.
+
+One daemon per journal: a lock next to it is held while the daemon runs, so a second daemon given the same
+results folder is refused at its start instead of running the first one's live jobs again.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import uuid
 from painterly.wire import protocol
 
 from .jobs import Job
+from .locks import PidLock
 from .store import ResultStore
 
 log = logging.getLogger("painterly.daemon")
@@ -43,9 +47,14 @@ class JobJournal:
         self.store = store
         self.path = store.folder / "jobs.sqlite3"
         self.db: sqlite3.Connection | None = None
+        self.lock = PidLock(store.folder / "jobs.lock",
+                            f"another painterly daemon (pid {{pid}}) runs the jobs of {store.folder}; stop it "
+                            "('painterly daemon stop') or give this daemon a results folder of its own (--results-dir)")
 
     def open(self) -> str:
-        """Open (or create) the journal; returns this daemon's lasting name, made at its first start."""
+        """Open (or create) the journal; returns this daemon's lasting name, made at its first start.
+        AlreadyRunning while another daemon has it open."""
+        self.lock.acquire()
         if not self.path.exists():  # created user-only before SQLite opens it
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         self.db = sqlite3.connect(self.path, isolation_level=None)
@@ -63,6 +72,7 @@ class JobJournal:
         if self.db is not None:
             self.db.close()
             self.db = None
+        self.lock.release()
 
     def add(self, job: Job):
         """Write the job and its inputs down (StoreFull when they do not fit)."""
@@ -107,6 +117,22 @@ class JobJournal:
         for path in self.store.folder.glob("*.inputs"):  # left by a job finished just before a crash
             if path.stem not in kept:
                 self.store.remove_inputs(path.stem)
+        return jobs
+
+    def earlier(self) -> list[Job]:
+        """The jobs earlier runs finished, oldest first, not yet expired: listed and fetched by id like this
+        run's (a done one while its result file is still there)."""
+        jobs = []
+        for job_id, method, state, created, finished, code, message, owner in self.db.execute(
+                "SELECT id, method, state, created, finished, code, message, owner FROM jobs "
+                "WHERE state IN ('done', 'failed', 'cancelled') ORDER BY seq"):
+            job = Job(job_id, method, {}, None, 0, created=created)
+            job.state, job.finished, job.error_code, job.error_message, job.owner = state, finished, code, message, owner
+            if state == "done":
+                job.result_path = self.store.find(job_id)
+                if job.result_path is None:
+                    continue
+            jobs.append(job)
         return jobs
 
     def fail(self, job: Job, code: str, message: str):

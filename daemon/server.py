@@ -24,11 +24,10 @@ from pathlib import Path
 import zmq
 
 from painterly.wire import protocol
-from painterly.wire.endpoints import curve_keys_from_token, endpoint_is_local, ipc_path
 from painterly.wire.protocol import ProtocolError
 from painterly.wire.validate import parse_request
 
-from .access import EndpointLock, UserGate, prepare_ipc
+from . import listen
 from .backend import load_methods, make_backend
 from .config import VERSION, DaemonConfig, default_results_dir
 from .events import EventChannel
@@ -71,54 +70,24 @@ class Daemon:
 
     def claim_endpoint(self):
         """An ipc socket's folder must be the user's own, and one daemon only may serve the socket."""
-        if ipc_path(self.endpoint) is not None and self.lock is None:
-            prepare_ipc(self.endpoint)
-            self.lock = EndpointLock(self.endpoint)
-            self.lock.acquire()
+        if self.lock is None:
+            self.lock = listen.claim(self.endpoint)
 
     def bind(self):
-        token = self.config.token
-        if not endpoint_is_local(self.endpoint) and not token:
-            raise PermissionError(f"refusing to listen on {self.endpoint}: it is not a loopback address, and that "
-                                  "needs authentication (add --auth token)")
-        if self.endpoint.startswith("tcp://") and not token:
-            raise PermissionError(f"refusing to listen on {self.endpoint} without a token: over TCP any local user "
-                                  "could connect, so TCP daemons need the user's token")
-        sock = self.context.socket(zmq.ROUTER)
-        sock.setsockopt(zmq.LINGER, 0)
-        # Larger frames disconnect the peer inside libzmq, before the frame is allocated here.
-        sock.setsockopt(zmq.MAXMSGSIZE, self.limits["max_message_bytes"])
-        sock.setsockopt(zmq.RCVHWM, 64)
-        sock.setsockopt(zmq.SNDHWM, 10000)
-        if ipc_path(self.endpoint) is not None:
-            self.claim_endpoint()
-            self.gate = UserGate(self.context)
-            UserGate.guard(sock)
-        if token and self.endpoint.startswith("tcp://"):
-            public, secret = curve_keys_from_token(token)
-            sock.curve_server = True
-            sock.curve_secretkey = secret
-            sock.curve_publickey = public
-        if self.endpoint.startswith("tcp://") and ("[" in self.endpoint or self.endpoint.count(":") > 2):
-            sock.setsockopt(zmq.IPV6, 1)
-        old_umask = os.umask(0o077)  # an ipc:// socket file only its owner can connect to
-        try:
-            sock.bind(self.endpoint)
-        finally:
-            os.umask(old_umask)
-        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.socket = sock
-        self.receiver = Receiver(sock, self.limits)
-        self.outbox = Outbox(sock, self.limits["max_peer_bytes"])
+        self.claim_endpoint()
+        self.socket, self.gate = listen.listen(self.context, self.endpoint, self.config.token, self.limits)
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.receiver = Receiver(self.socket, self.limits)
+        self.outbox = Outbox(self.socket, self.limits["max_peer_bytes"])
 
     def start(self):
-        self.claim_endpoint()  # before the slow part: a second daemon on the socket fails at once
+        self.claim_endpoint()  # before the slow part: a second daemon on the socket fails at once,
+        self.store.open()
+        name = self.journal.open()  # and so does one on the results folder (and journal) of a running daemon
         self.load_methods()
         if self.config.threads:
             import torch
             torch.set_num_threads(self.config.threads)
-        self.store.open()
-        name = self.journal.open()
         self.bind()
         self.events = EventChannel(self.context)
         self.running = True
@@ -129,8 +98,10 @@ class Daemon:
         self.recover()
 
     def recover(self):
-        """Run again the jobs an earlier run of the daemon admitted but did not finish."""
-        for job in self.journal.unfinished(self.methods):
+        """Run again the jobs an earlier run of the daemon admitted but did not finish; list those it finished."""
+        unfinished = self.journal.unfinished(self.methods)
+        self.jobs.update((job.id, job) for job in self.journal.earlier())
+        for job in unfinished:
             self.jobs[job.id] = job
             self.admission.hold(job)
             self.backend.submit(job)
@@ -198,8 +169,8 @@ class Daemon:
         rid = None
         try:
             if problem is not None:
-                try:
-                    rid = parse_request(body[:1], self.limits).get("rid") if body else None
+                try:  # the header alone, for the request id of the error reply
+                    rid = parse_request(body[:1], self.limits)[0].get("rid") if body else None
                 except ProtocolError as exc:
                     rid = exc.rid
                 raise problem

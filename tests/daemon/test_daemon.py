@@ -297,6 +297,24 @@ def test_ten_thousand_malformed_messages_then_a_valid_handshake(daemon, client):
         status = client.status()
 
 
+def test_a_valid_header_with_too_many_frames_gets_a_protocol_error(daemon, client):
+    """More frames than any request has, after a header that is fine on its own: a protocol error that
+    names the limit and echoes the request id, never an internal error."""
+    sock = raw_socket(daemon.endpoint)
+    try:
+        for request in ({"type": "status"}, {"type": "handshake"},
+                        {"type": "submit", "method": "echo", "params": {}, "images": {}}):
+            sock.send_multipart([msgpack.packb(dict(request, v=1, rid=77))] + [b"x"] * 11)
+            assert sock.poll(5000), request
+            header = msgpack.unpackb(sock.recv_multipart()[0])
+            assert header["type"] == "error" and header["code"] == protocol.BAD_MESSAGE, header
+            assert header["rid"] == 77 and "at most 9 frames" in header["message"], header
+    finally:
+        sock.close()
+    assert client.handshake()["protocol"] == 1
+    assert "internal daemon error" not in daemon.output() and "Traceback" not in daemon.output()
+
+
 def test_cli_status_and_submit(daemon, own_dir, capsys):
     tmp_path = own_dir
     from PIL import Image
@@ -332,3 +350,37 @@ def test_cli_status_and_submit(daemon, own_dir, capsys):
     assert cli.main(["submit", "nonexistent", str(tmp_path / "content.png"), "-o", str(out),
                      "--endpoint", daemon.endpoint]) == 2
     assert "no method 'nonexistent'" in capsys.readouterr().err
+
+
+def test_no_path_is_both_an_input_and_an_output_through_the_daemon(daemon, own_dir, capsys):
+    """With ``--daemon`` too, a ``--style`` image is an input: refused before anything is sent; an existing
+    owner-only output stays owner-only when a daemon's result replaces it."""
+    import os
+    import stat
+    from PIL import Image
+    from painterly.cli import main as cli
+    content, style, mask = masked_inputs(seed=9)
+    for name, arr in (("content", content), ("style", style), ("mask", mask)):
+        Image.fromarray(buffers.quantize(arr, 8)).save(own_dir / f"{name}.png")
+    before = {p.name: p.read_bytes() for p in own_dir.iterdir()}
+    with Client(daemon.endpoint, timeout=10) as c:
+        total = c.status(limit=0)["total"]
+    for argv in (["stylize", "content.png", "--style", "style.png", "-o", "style.png"],
+                 ["stylize", "content.png", "--style", "style.png", "--mask", "mask.png", "-o", "mask.png"],
+                 ["submit", "masked", "content.png", "style.png", "mask=mask.png", "-o", "mask.png"]):
+        argv = [str(own_dir / a) if a.endswith(".png") and "=" not in a else a for a in argv]
+        argv = [a.replace("mask=", f"mask={own_dir}/") for a in argv]
+        flag = "--daemon" if argv[0] == "stylize" else "--endpoint"
+        assert cli.main(argv + [flag, daemon.endpoint, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "over the input" in err and "Traceback" not in err, err
+    assert {p.name: p.read_bytes() for p in own_dir.iterdir()} == before
+    with Client(daemon.endpoint, timeout=10) as c:
+        assert c.status(limit=0)["total"] == total           # nothing was sent
+    private = own_dir / "private.png"
+    private.write_bytes(b"an earlier result")
+    os.chmod(private, 0o600)
+    assert cli.main(["submit", "echo", str(own_dir / "content.png"), "-o", str(private), "--endpoint",
+                     daemon.endpoint, "--quiet"]) == 0
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    assert Image.open(private).size == (40, 40)

@@ -89,3 +89,17 @@ def test_inputs_that_do_not_fit_the_disk_budget_are_refused(tmp_path):
         journal.add(job("big", rng, size=(40, 40), depth=16))
     assert not store.inputs_path("big").exists()
     assert [j.id for j in journal.unfinished({"masked"})] == ["small", "second"]
+
+
+def test_one_daemon_per_journal(tmp_path):
+    from painterly.daemon.locks import AlreadyRunning
+    store = ResultStore(tmp_path, 10 * 2**20, 3600)
+    store.open()
+    first = JobJournal(store)
+    first.open()
+    with pytest.raises(AlreadyRunning, match=f"pid {os.getpid()}\\) runs the jobs of {tmp_path}"):
+        JobJournal(store).open()
+    first.close()
+    again = JobJournal(store)          # the lock goes with the daemon that held it
+    again.open()
+    again.close()
