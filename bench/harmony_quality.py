@@ -122,8 +122,8 @@ def run_example(name, args, params, qualities, with_gatys):
         row[quality] = score(ours)
     row["paper"] = score(paper)
     if "preview" in results and "final" in results:
-        row["agreement"] = metrics.agreement(results["preview"], results["final"])
-        row["agreement_coarse"] = metrics.agreement(results["preview"], results["final"], coarse=True)
+        row["agreement"] = score.metrics.agreement(results["preview"], results["final"])
+        row["agreement_coarse"] = score.metrics.agreement(results["preview"], results["final"], coarse=True)
     images = [naive] + list(results.values()) + [paper]
     labels = ["naive"] + list(results) + ["paper (final2)"]
     if with_gatys:
@@ -147,6 +147,7 @@ def scorer(painting, naive, mask, mask_dilated, support):
         out = {**metrics.all(rgb), **judge.all(rgb)}
         out["judge_seconds"] = time.monotonic() - start
         return out
+    score.metrics, score.judge = metrics, judge
     return score
 
 
@@ -275,7 +276,8 @@ def _wins(rows, who, key="tex4_3"):
 def write_table(rows, path, qualities, params, judge_only=False):
     whos = ["naive", *qualities, "paper"] + (["gatys"] if any("gatys" in r for r in rows) else [])
     head = ("| global | local | content | shape | seam | bg | tex4_3 | tex3_3 | stroke | crisp | grid |")
-    lines = [f"# harmonize ({', '.join(qualities)}) on {len(rows)} dph examples", "",
+    lines = [f"# harmonize ({', '.join(qualities) or 'no results: naive paste and published only'}) on "
+             f"{len(rows)} dph examples", "",
              f"Seconds: wall clock / CPU time of the process ({torch.get_num_threads()} torch threads)."
              + (f" Parameters: {json.dumps(params)}." if params else "")
              + (" Scored with --judge-only: no harmonize ran, seconds are those of the run that wrote the "
