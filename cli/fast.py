@@ -56,10 +56,8 @@ def _fast_image(args, params) -> int:
 
 
 def _fast_video(args, params) -> int:
-    from painterly.engine.color import recolor_output
     from painterly.engine.device import select_device
-    from painterly.engine.fast.apply import stylize_array
-    from painterly.engine.fast.models import loaded_models
+    from painterly.engine.fast.stylizer import stylizer
     from painterly.engine.fast.video import FrameWriter, read_frames, stylize_frames, video_info
     from painterly.engine.methods.fast import resolved
 
@@ -71,7 +69,7 @@ def _fast_video(args, params) -> int:
     check_folder(output.parent if output.suffix else output)
     p = resolved(params)
     device = select_device(args.device)
-    net, _ = loaded_models.get(p["model"], device)
+    stylize = stylizer(p, device, half=bool(getattr(args, "half", False)))
     source = args.video or args.frames
     if args.video:
         fps, count, _ = video_info(args.video)
@@ -79,11 +77,6 @@ def _fast_video(args, params) -> int:
         fps, count = args.fps, len([f for f in Path(args.frames).iterdir()]) if Path(args.frames).is_dir() else 0
     fps = args.fps or fps
     count = min(count, args.max_frames) if args.max_frames else count
-    strength = p["strength"]
-
-    def stylize(frame):
-        out = recolor_output(p["keep_colors"], stylize_array(net, frame, device, p["size"], p["tile"]), frame)
-        return out if strength >= 1 else strength * out + (1 - strength) * frame
 
     start = time.monotonic()
     n = stylize_frames(read_frames(source, limit=args.max_frames or None), stylize, FrameWriter(args.output, fps),

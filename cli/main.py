@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "painterly.cli.harmonize",
     "painterly.cli.photo",
     "painterly.cli.fast",
+    "painterly.cli.decoder",
     "painterly.cli.weights",
     "painterly.cli.daemon",
     "painterly.cli.submit",

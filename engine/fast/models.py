@@ -27,6 +27,7 @@ from .network import Architecture, TransformNet
 
 FORMAT = "painterly-style/1"
 SUFFIX = ".pt"
+PAINTING_SUFFIXES = (".jpg", ".jpeg", ".png")
 BUNDLED_DIR = Path(__file__).resolve().parent / "styles"
 
 
@@ -50,13 +51,20 @@ def user_models_dir() -> Path:
     return Path(base) / "painterly" / "models"
 
 
+def is_painting(path) -> bool:
+    """A style given as a painting (an image the decoder serves), not as a trained network."""
+    return Path(path).suffix.lower() in PAINTING_SUFFIXES
+
+
 def available_models() -> dict[str, Path]:
-    """Model name → file: the bundled styles, then the user's folder (a user model of the same name wins)."""
+    """Style name → file: the bundled styles, then the user's folder (a user style of the same name wins).
+    A style is a trained network (.pt) or a painting (an image, served by the instant decoder)."""
     found: dict[str, Path] = {}
     for folder in (BUNDLED_DIR, user_models_dir()):
         if folder.is_dir():
-            for path in sorted(folder.glob(f"*{SUFFIX}")):
-                found[path.stem] = path
+            for path in sorted(folder.iterdir()):
+                if path.suffix == SUFFIX or is_painting(path):
+                    found[path.stem] = path
     return found
 
 

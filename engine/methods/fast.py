@@ -1,9 +1,10 @@
-"""``fast``: one forward pass of a trained style network (Johnson et al. 2016), whole image or inside a mask.
+"""``fast``: instant style transfer in one pass, whole image or inside a mask.
 
-The model is a bundled style (``starry-night``, ...), a model in the user's models folder, or a model
-file's path. With a mask, the network runs on the mask's surroundings only and the result is blended
-back with the same dilated, feathered weights as every masked method: pixels outside keep their values
-bit for bit.
+The style is a bundled style (``starry-night``, a painting), a style in the user's models folder, any
+painting's image file (served by the instant decoder: its features' statistics, no training), or a
+trained style network's file (Johnson et al. 2016, ``painterly train-style``). With a mask, only the
+mask's surroundings are restyled and blended back with the same dilated, feathered weights as every
+masked method: pixels outside keep their values bit for bit.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import numpy as np
 
 from .. import color
 from .. import masks as masklib
-from ..fast.apply import MIN_TILE, stylize_array
-from ..fast.models import available_models, loaded_models
+from ..fast.apply import MIN_TILE
+from ..fast.models import PAINTING_SUFFIXES, available_models
+from ..fast.stylizer import stylizer
 from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, with_preset
 
 DEFAULT_MODEL = "starry-night"
@@ -29,12 +31,13 @@ class ModelParam(Param):
     def validate(self, value):
         if not isinstance(value, str) or not value:
             raise ParameterError(f"{self.name} must be a style model name or file, got {value!r}")
-        if value in available_models() or (value.endswith(".pt") and Path(value).expanduser().is_file()):
+        file_like = value.endswith(".pt") or value.lower().endswith(PAINTING_SUFFIXES)
+        if value in available_models() or (file_like and Path(value).expanduser().is_file()):
             return value
-        if value.endswith(".pt"):
-            raise ParameterError(f"style model file not found: {value}")
-        raise ParameterError(f"{self.name} must be one of {', '.join(available_models()) or '(no models installed)'}"
-                             f" or a model file (.pt), got {value!r}")
+        if file_like:
+            raise ParameterError(f"style file not found: {value}")
+        raise ParameterError(f"{self.name} must be one of {', '.join(available_models()) or '(no styles installed)'}"
+                             f", a painting (.jpg/.png) or a model file (.pt), got {value!r}")
 
     def describe(self) -> dict:
         out = super().describe()
@@ -60,38 +63,27 @@ def run_fast(inputs: dict, params: dict, ctx: RunContext) -> Output:
     tile = params["tile"]
     if 0 < tile < MIN_TILE:
         raise ParameterError(f"tile must be 0 (off) or at least {MIN_TILE} pixels, got {tile}")
-    net, _ = loaded_models.get(params["model"], ctx.device)
+    restyle = stylizer(params, ctx.device, ctx.half, ctx.cancel)
     content = inputs["content"]
     mask = inputs.get("mask")
     if mask is None:
-        result = stylize_array(net, content, ctx.device, params["size"], tile, cancel=ctx.cancel)
-        result = color.recolor_output(params["keep_colors"], result, content)
-        return Output(_strengthen(result, content, params["strength"]))
+        return Output(restyle(content))
     mask = masklib.check_mask(mask, content.shape[:2])
     weights = masklib.blend_weights(mask, params["dilation"], params["feather"])
     top, left, bottom, right = _context_box(weights, params["context"])
-    region = content[top:bottom, left:right]
-    styled = stylize_array(net, region, ctx.device, params["size"], tile, cancel=ctx.cancel)
-    styled = color.recolor_output(params["keep_colors"], styled, region, weights[top:bottom, left:right])
-    styled = _strengthen(styled, region, params["strength"])
     rgb = np.array(content, dtype=np.float32, copy=True)
-    rgb[top:bottom, left:right] = styled
+    rgb[top:bottom, left:right] = restyle(content[top:bottom, left:right])
     return Output(rgb, weights)
-
-
-def _strengthen(result: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
-    if strength >= 1.0:
-        return result
-    return (strength * result + (1.0 - strength) * original).astype(np.float32)
 
 
 FAST = Method(
     name="fast",
-    summary="instant style transfer by a trained style network (whole image, or inside a mask)",
+    summary="instant style transfer from a painting or a trained style network (whole image, or inside a mask)",
     inputs=(InputSpec("content", "rgb", help="image to restyle"),
             InputSpec("mask", "mask", required=False, help="restyle only this region (optional)")),
     params=(
-        ModelParam("model", str, DEFAULT_MODEL, "trained style: a bundled or user model, or a model file"),
+        ModelParam("model", str, DEFAULT_MODEL, "the style: a bundled or user style, any painting (.jpg/.png: "
+                   "served instantly by the decoder) or a trained network (.pt)"),
         Param("quality", str, "final", "preview (a smaller working size, for drafts and live previews) or final",
               choices=tuple(PRESETS), group="basic"),
         Param("keep_colors", str, "off", "keep the content's colours: off, luminance (the content's colours with "
@@ -99,8 +91,10 @@ FAST = Method(
               choices=color.KEEP_COLORS, group="basic"),
         Param("size", int, 0, "working resolution: longest side in pixels (0 = preset; never above the image's "
               "own size); smaller sizes give larger brush strokes", 0, 16384),
-        Param("strength", float, 1.0, "blend of the stylised result with the original (1 = fully stylised)",
-              0.0, 1.0),
+        Param("strength", float, 1.0, "how far the style goes (1 = fully stylised; a painting: the features "
+              "interpolated, a network: the pixels blended)", 0.0, 1.0, group="basic"),
+        Param("transform", str, "wct", "with a painting: how the features take its style (wct: covariance, adain: "
+              "mean and deviation only)", choices=("wct", "adain")),
         Param("tile", int, 0, f"process in tiles of this many working pixels (0 = whole image at once; "
               f"at least {MIN_TILE}): for very large images", 0, 8192),
         Param("dilation", int, 4, "mask dilation in pixels before compositing (with a mask)", 0, 256),

@@ -22,6 +22,7 @@ from .. import masks as masklib
 from ..convert import to_image, to_numpy, to_tensor
 from ..features import NETWORKS, POOLING
 from ..pyramid import fit_longest, resize, working_size
+from ..instant import paths as instant
 from ..stylize import stylize_tensor
 from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, fit_to_area, with_preset
 
@@ -33,6 +34,8 @@ from .base import InputSpec, Method, Output, Param, ParameterError, RunContext, 
 # seconds after which a slower machine than planned for stops iterating (the CPU these were set on varies
 # by a quarter in speed over a day).
 PRESETS = {
+    # instant: one pass of the trained decoder (engine/instant), no optimisation
+    "instant": {"size": 512},
     "preview": {"size": 256, "iterations": 20, "pyramid_levels": 2, "pixels": 256 * 171, "budget": 8.0},
     "final": {"size": 512, "iterations": 50, "pyramid_levels": 2, "pixels": 512 * 341, "budget": 55.0},
 }
@@ -40,8 +43,11 @@ STYLE_INPUTS = ("style", "style2", "style3")  # optional further styles are inpu
 MAX_STYLE_SIDE = 1536  # the style image's working size at most (its features cost memory like an image)
 
 COMMON_PARAMS = (
-    Param("quality", str, "final", "preview (seconds) or final; sets working size, iterations and pyramid "
-          "levels unless given", choices=tuple(PRESETS), group="basic"),
+    Param("quality", str, "final", "instant (about a second: the trained decoder, no optimisation), preview "
+          "(seconds) or final; sets working size, iterations and pyramid levels unless given",
+          choices=tuple(PRESETS), group="basic"),
+    Param("strength", float, 1.0, "how far the style goes: 1 = fully, lower keeps more of the photo (instant: the "
+          "features interpolated; preview/final: the style weight scaled)", 0.0, 1.0, group="basic"),
     Param("keep_colors", str, "off", "keep the content's colours: off, luminance (strokes and tones from the "
           "style, colours from the content) or histogram (the style recoloured to the content's colours first)",
           choices=color.KEEP_COLORS, group="basic"),
@@ -50,6 +56,8 @@ COMMON_PARAMS = (
           0.25, 4.0, group="basic"),
     Param("style_blend", str, "", "weights of the style images (style, style2, style3), e.g. 0.7,0.3 "
           "(empty = equal)"),
+    Param("transform", str, "wct", "instant quality: how the features take the style's (wct: covariance, "
+          "adain: mean and deviation only)", choices=instant.TRANSFORMS),
     Param("size", int, 0, "working resolution: longest side in pixels (0 = preset)", 0, 4096),
     Param("iterations", int, 0, "optimisation iterations, summed over the pyramid levels (0 = preset)", 0, 10000),
     Param("pyramid_levels", int, 0, "coarse-to-fine levels (0 = preset)", 0, 6),
@@ -72,6 +80,8 @@ def resolved(params: dict) -> dict:
     p = with_preset(params, PRESETS)
     if p["size"] < 32:
         raise ParameterError(f"size must be 0 (preset) or at least 32, got {p['size']}")
+    if p["quality"] != "instant":
+        p["style_weight"] *= p["strength"]
     return p
 
 
@@ -113,6 +123,8 @@ def transfer(content: np.ndarray, styles: list, weights: list, params: dict, ctx
     mode = params["keep_colors"]
     content_in = color.network_content(mode, content)
     styles_in = color.network_styles(mode, styles, content, mask)
+    if params["quality"] == "instant":
+        return instant.stylize(content_in, styles_in, weights, params, ctx.device, ctx.half, mask)
     dev = ctx.device
     mask_t = None if mask is None else to_tensor(mask, dev)
     alpha_t = None if alpha is None else to_tensor(alpha, dev)

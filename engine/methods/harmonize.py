@@ -34,6 +34,7 @@ from .. import crop as croplib
 from .. import masks as masklib
 from ..convert import to_numpy, to_tensor
 from ..features import NETWORKS, get_extractor, style_features
+from ..instant.harmonize import run_instant
 from ..optimize import ProgressCounter, optimize
 from ..postprocess import chroma_denoise, patch_resynthesis
 from ..pyramid import resize
@@ -46,7 +47,7 @@ from .harmonize_targets import luminance, pass1_targets, pass2_targets, usable_e
 
 __all__ = ["HARMONIZE", "ALL_LAYERS", "HarmonyObjective", "auto_weights", "run_harmonize"]
 
-QUALITIES = ("preview", "final")
+QUALITIES = ("instant", "preview", "final")
 BUDGETS = {"preview": PREVIEW_BUDGET, "final": FINAL_BUDGET}
 MAX_CONTEXT_SIDE = 700        # working longest side of the painting context (without --size)
 POST_SHARE = 0.04             # of the budget, kept for post-processing and pasting back
@@ -214,6 +215,8 @@ def run_harmonize(inputs: dict, params: dict, ctx: RunContext) -> Output:
     if style_np is not None and style_np.shape[:2] != composite_np.shape[:2]:
         raise ValueError(f"the style painting is {style_np.shape[1]}x{style_np.shape[0]} but the composite is "
                          f"{composite_np.shape[1]}x{composite_np.shape[0]}; pass the clean painting at the same size")
+    if params["quality"] == "instant":
+        return run_instant(inputs, params, ctx)
     reach = params["dilation"] + int(math.ceil(params["feather"]))
     quality, budget = params["quality"], params["budget"] or BUDGETS[params["quality"]]
     # The largest working scale: the context's longest side at most ``size`` (700 px by default).
@@ -305,8 +308,9 @@ HARMONIZE = Method(
                       help="the clean painting, same size (default: the composite outside the mask)",
                       region="base")),
     params=(
-        Param("quality", str, "final", "preview (a low-resolution draft in seconds) or final (the draft "
-              "refined at full resolution)", choices=QUALITIES, group="basic"),
+        Param("quality", str, "final", "instant (about a second: the painting's features decoded by the trained "
+              "decoder), preview (a low-resolution draft in seconds) or final (the draft refined at full "
+              "resolution)", choices=QUALITIES, group="basic"),
         Param("strength", float, 0.5, "how strongly the object takes the painting's style: 0 = as pasted, "
               "0.5 = automatic, 1 = strongest (the object's coarse shape gives way only near 1)", 0.0, 1.0,
               group="basic"),

@@ -26,6 +26,7 @@ from .. import masks as masklib
 from ..color import color_map
 from ..convert import to_image, to_numpy, to_tensor
 from ..features import POOLING, get_extractor, style_features
+from ..instant import paths as instant
 from ..losses import masked_gram_matrix, resize_mask
 from ..matting import DEFAULT_EPS, affine_upsample, matting_laplacian, laplacian_to_torch, matting_quadratic, \
     matting_smooth
@@ -47,6 +48,8 @@ NETWORK = "vgg19"   # the reference's network; the loss weights assume its Caffe
 # seconds of stage 1 after which a slower machine than planned for stops iterating (the smoothing, colour
 # match and upsampling that follow take 3-15 s more).
 PRESETS = {
+    # instant: per-label WCT through the trained decoder (engine/instant) in place of stage 1
+    "instant": {"size": 512, "smoothness": 1000.0},
     "preview": {"size": 256, "iterations": 24, "pyramid_levels": 2, "photo_iterations": 30, "smoothness": 1000.0,
                 "pixels": 256 * 171, "budget": 5.0},
     "final": {"size": 512, "iterations": 60, "pyramid_levels": 3, "photo_iterations": 100, "smoothness": 1000.0,
@@ -54,8 +57,9 @@ PRESETS = {
 }
 
 PARAMS = (
-    Param("quality", str, "final", "preview (seconds) or final; sets working size, iterations and pyramid "
-          "levels unless given", choices=tuple(PRESETS), group="basic"),
+    Param("quality", str, "final", "instant (about a second: per-label WCT through the trained decoder), preview "
+          "(seconds) or final; sets working size, iterations and pyramid levels unless given",
+          choices=tuple(PRESETS), group="basic"),
     Param("size", int, 0, "working resolution: longest side in pixels (0 = preset)", 0, 4096),
     Param("iterations", int, 0, "stage 1 iterations (no photorealism term; shared by pyramid levels; 0 = preset)",
           0, 10000),
@@ -259,7 +263,11 @@ def run_photo(inputs: dict, params: dict, ctx: RunContext) -> Output:
         labels = [LabelPair(q.name, q.content * small, q.style if style_keep is None else q.style * style_keep)
                   for q in labels]
 
-    result, laplacian = stylize_photo(content, style, labels, p, ctx)
+    if p["quality"] == "instant":
+        result = instant.photo(content, style, labels, ctx.device, ctx.half)
+        laplacian = matting_laplacian(to_image(content), DEFAULT_EPS)
+    else:
+        result, laplacian = stylize_photo(content, style, labels, p, ctx)
     result_np = to_image(result)
     if p["mode"] == "fast" or p["smooth"]:
         result_np = matting_smooth(result_np, laplacian=laplacian, smoothness=p["smoothness"])
