@@ -41,7 +41,7 @@ def cmd_demo(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("demo", help="harmonize the bundled example (cup pasted into The Starry Night)")
     p.add_argument("-o", "--output", default="painterly-demo", help="output folder (default ./painterly-demo)")
-    p.add_argument("--quality", choices=("preview", "final"), default="preview")
+    p.add_argument("--quality", choices=("instant", "preview", "final"), default="preview")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)

@@ -36,8 +36,10 @@ INSTANT_SIDE = 512     # working longest side of the painting context: ~1 s on a
 # the painting's strokes, the WCT features the object's layout, which the swap alone can scramble.
 SWAP_SHARE = 0.7
 # Blur (working pixels) separating the decoded image's values from the copied painting pixels' strokes:
-# about half a feature cell, the finest scale the decoder reproduces.
-DETAIL_SIGMA = 3.0
+# below it the strokes are the painting's own pixels. About one feature cell (8 px): the decoder, trained
+# on a CPU budget, holds values and shapes at that scale but softens the strokes within a cell (at 3 px
+# the object looked blurred, at 8 px its shading began to break into the copied patches).
+DETAIL_SIGMA = 6.0
 
 
 def feature_strength(strength: float) -> float:

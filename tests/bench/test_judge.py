@@ -10,8 +10,9 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import judge as J  # noqa: E402
 
-DEMO = Path("/work/shared/data/demo")
-DPH = Path("/work/shared/data/dph")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"   # the shared data beside the checkout
+DEMO = SHARED / "demo"
+DPH = SHARED / "dph"
 pytestmark = pytest.mark.skipif(not DEMO.is_dir(), reason="shared demo images not available")
 
 
