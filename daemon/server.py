@@ -33,6 +33,7 @@ from .config import VERSION, DaemonConfig, default_results_dir
 from .events import EventChannel
 from .jobs import Admission, Job, check_inputs
 from .journal import JobJournal
+from .shm import SharedMemory, is_live
 from .store import ResultStore, ResultWriter, StoreFull
 from .transport import Outbox, Receiver
 
@@ -77,6 +78,7 @@ class Daemon:
         self.claim_endpoint()
         self.socket, self.gate = listen.listen(self.context, self.endpoint, self.config.token, self.limits)
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.shared = SharedMemory(self.endpoint)   # pixels in shared memory, on a local ipc socket
         self.receiver = Receiver(self.socket, self.limits)
         self.outbox = Outbox(self.socket, self.limits["max_peer_bytes"])
 
@@ -174,7 +176,7 @@ class Daemon:
                 except ProtocolError as exc:
                     rid = exc.rid
                 raise problem
-            header, images = parse_request(body, self.limits, self.config.token)
+            header, images = parse_request(body, self.limits, self.config.token, self.shared.attach)
             rid = header.get("rid")
             handler = getattr(self, "on_" + header["type"])
             handler(identity, header, images)
@@ -229,8 +231,10 @@ class Daemon:
         job = Job(uuid.uuid4().hex, method.name, params, images,
                   self.config.preview_every if preview_every is None else preview_every)
         self.admission.admit(job, self.backend.waiting())
+        self.shared.adopt(job, identity, header)
         try:
-            self.journal.add(job)
+            if not job.live:  # a live preview is replaced by the next one, not run again after a restart
+                self.journal.add(job)
         except StoreFull as exc:
             self.admission.release(job)
             raise ProtocolError(protocol.QUEUE_FULL, str(exc))
@@ -302,7 +306,8 @@ class Daemon:
                     job.result = (header, frames)
                     job.result_bytes = sum(memoryview(f).nbytes for f in frames)
                     self.memory_results[job.id] = job.result_bytes
-                    self.writer.put(job, header, frames[0])
+                    if not is_live(job):
+                        self.writer.put(job, header, frames[0])
                 elif kind == "failed":
                     job.error_code, job.error_message = header["code"], header["message"]
                 elif header:
@@ -325,7 +330,14 @@ class Daemon:
         if job.state == "done":
             size = job.result_bytes or self.store.size(job.result_path or self.store.path(job.id))
             for identity in identities:
-                self.outbox.send(identity, None, job_id=job.id, size=size, make=lambda: self.result_message(job))
+                direct = self.shared.deliver(job, identity, self.result_message)
+                if direct is not None or is_live(job):  # live: sent now, then dropped below
+                    self.send(identity, *(direct or self.result_message(job)))
+                else:
+                    self.outbox.send(identity, None, job_id=job.id, size=size, make=lambda: self.result_message(job))
+            if is_live(job) and identities:
+                job.result = None
+                self.memory_results.pop(job.id, None)
             self.trim_memory()  # after the sends: a result in flight stays the one shared buffer
             return
         if job.state == "failed":

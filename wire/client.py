@@ -20,7 +20,7 @@ import time
 
 import zmq
 
-from . import protocol
+from . import protocol, shm
 from .endpoints import (DEFAULT_ENDPOINT, curve_keys_from_token, default_endpoint, default_token_file,
                         ipc_problem, peer_problem, read_token)
 from .protocol import (DaemonError, DaemonUnavailable, ImageBuffer, JobCancelled, JobResult,  # noqa: F401
@@ -43,9 +43,11 @@ __all__ = ["Client", "ImageBuffer", "DaemonError", "DaemonUnavailable", "JobCanc
 
 class Client(object):
     """Talks to one daemon. ``timeout`` (seconds) is how long a request, or a wait without any sign of
-    life from the daemon, may take before :class:`DaemonUnavailable` is raised."""
+    life from the daemon, may take before :class:`DaemonUnavailable` is raised. On a local ``ipc://``
+    socket, pixels go through shared memory (:mod:`.shm`; ``shared_memory=False`` sends them as frames): a
+    result read that way is a view of this client's mapping, which is not reused while the view lives."""
 
-    def __init__(self, endpoint=None, timeout=10.0, token=None, context=None):
+    def __init__(self, endpoint=None, timeout=10.0, token=None, context=None, shared_memory=True):
         self.endpoint = endpoint or default_endpoint()
         self.timeout = float(timeout)
         if token is None:  # $PAINTERLY_TOKEN, else the user's token file, if any
@@ -60,6 +62,7 @@ class Client(object):
         self._socket = self._monitor = None
         self._refused = None    # why the endpoint is not to be trusted, or the last failed handshake
         self._peer = None       # ipc: True once the connected process is the user's, a sentence when it is not
+        self._shm = shm.client_mappings(self.endpoint, shared_memory)
         self._connect()
 
     # --- socket --------------------------------------------------------------------------------
@@ -102,6 +105,8 @@ class Client(object):
     def close(self):
         with self._lock:
             self._close_sockets()
+            if self._shm is not None:
+                self._shm.close()
 
     def __enter__(self):
         return self
@@ -235,8 +240,10 @@ class Client(object):
             self._limits = info.get("limits") or None
             return info
 
-    def submit(self, method, params, images, preview_every=None):
-        """Queue a job; returns its id. ``images`` maps the method's input names to ImageBuffers."""
+    def submit(self, method, params, images, preview_every=None, live=False):
+        """Queue a job; returns its id. ``images`` maps the method's input names to ImageBuffers. A ``live``
+        job (a preview that the next one replaces) is neither journaled nor stored: its result goes to the
+        first client that watches it, then it is gone."""
         for name, image in images.items():
             image.check(name)
         limits = self._limits
@@ -248,8 +255,13 @@ class Client(object):
         header = {"type": "submit", "method": method, "params": dict(params or {}), "images": {}}
         if preview_every is not None:
             header["preview_every"] = int(preview_every)
+        if live:
+            header["live"] = True
         with self._lock:
-            head, _ = self._request(header, dict(("images/" + n, im) for n, im in images.items()))
+            shared = self._shm is not None and shm.submit_images(self._shm, header, images)
+            head, _ = self._request(header, None if shared else dict(("images/" + n, im) for n, im in images.items()))
+            if shared:
+                self._shm.lend(head["job"])
             return head["job"]
 
     def cancel(self, job_id):
@@ -334,9 +346,10 @@ class Client(object):
                     if kind == "error":
                         raise protocol.error_for(head.get("code"), head.get("message"))
 
-    def run(self, method, params, images, on_progress=None, cancel_event=None, timeout=None, preview_every=None):
+    def run(self, method, params, images, on_progress=None, cancel_event=None, timeout=None, preview_every=None,
+            live=False):
         """submit + wait."""
-        job_id = self.submit(method, params, images, preview_every=preview_every)
+        job_id = self.submit(method, params, images, preview_every=preview_every, live=live)
         return self.wait(job_id, on_progress=on_progress, cancel_event=cancel_event, timeout=timeout)
 
     def _stash(self, head, data):
@@ -351,6 +364,8 @@ class Client(object):
 
     def _handle_event(self, job_id, head, data, on_progress):
         kind = head.get("event")
+        if kind in ("failed", "cancelled", "done") and self._shm is not None:
+            self._shm.returned(job_id)      # the daemon no longer reads the job's inputs
         if kind in ("failed", "cancelled"):
             self._forget(job_id)
         if kind == "progress":
@@ -363,7 +378,8 @@ class Client(object):
                                           head.get("stage", ""), head.get("losses") or {}, preview))
             return None
         if kind == "done":
-            image = protocol.decode_image("result", head.get("image"), data, _NO_LIMITS)
+            image = (shm.result_image(self._shm, head.get("image"), ImageBuffer)
+                     or protocol.decode_image("result", head.get("image"), data, _NO_LIMITS))
             return JobResult(job_id, image, head.get("meta") or {})
         if kind == "failed":
             raise protocol.error_for(head.get("code") or protocol.ENGINE,

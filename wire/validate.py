@@ -30,10 +30,12 @@ def _job_id(value):
 PARAM_VALUE_TYPES = (bool, int, float, str, type(None))
 
 
-def parse_request(frames, limits, token=None):
+def parse_request(frames, limits, token=None, attach=None):
     """Validate a request (frames after the routing envelope). Returns ``(header, images)`` where
     images is ``{name: ImageBuffer}`` for submits. Raises ProtocolError with a readable message; the
-    ``rid`` of the header (if one could be read) is in ``exc.rid`` for the error reply."""
+    ``rid`` of the header (if one could be read) is in ``exc.rid`` for the error reply. A submit's pixels
+    in shared memory (its ``shm`` field, checked here) are appended after the sent frames by
+    ``attach(file, regions)`` (the daemon's; None where it takes none)."""
     rid = None
     try:
         if not frames:
@@ -63,7 +65,15 @@ def parse_request(frames, limits, token=None):
         buffers = frames[1:]
         images = {}
         if kind == "submit":
-            _check_fields(header, ("method", "params", "images"), ("preview_every",))
+            _check_fields(header, ("method", "params", "images"), ("preview_every", "live", "shm"))
+            if not isinstance(header.get("live", False), bool):
+                raise ProtocolError(BAD_MESSAGE, "live must be true or false")
+            if "shm" in header:
+                if attach is None:
+                    raise ProtocolError(BAD_MESSAGE, "this daemon takes no shared memory on this endpoint: "
+                                        "send the pixels as frames")
+                field = check_shm_field(header["shm"], limits)
+                buffers = list(buffers) + attach(field["file"], field["regions"])
             images = _parse_submit(header, buffers, limits)
         else:
             if buffers:
@@ -85,6 +95,28 @@ def parse_request(frames, limits, token=None):
     except ProtocolError as exc:
         exc.rid = rid
         raise
+
+
+def check_shm_field(field, limits):
+    """A submit's ``shm`` field: ``{"file": name, "regions": [[offset, length], ...], "result": name}``."""
+    if not isinstance(field, dict) or set(field) - {"file", "regions", "result"} or "file" not in field:
+        raise ProtocolError(BAD_MESSAGE, "shm must be a map of file, regions and result")
+    for key in ("file", "result"):
+        if key in field and not (isinstance(field[key], str) and 0 < len(field[key]) <= 64):
+            raise ProtocolError(BAD_MESSAGE, "shm %s must be a mapping's name" % key)
+    regions = field.get("regions")
+    if not isinstance(regions, list) or not 0 < len(regions) <= limits["max_images"]:
+        raise ProtocolError(BAD_MESSAGE, "shm regions must be a list of 1 to %d regions" % limits["max_images"])
+    total = 0
+    for region in regions:
+        if (not isinstance(region, list) or len(region) != 2 or not all(is_int(v) for v in region)
+                or region[0] < 0 or region[1] < 0):
+            raise ProtocolError(BAD_MESSAGE, "each shm region must be [offset, length] in bytes")
+        total += region[1]
+    if total > limits["max_message_bytes"]:
+        raise ProtocolError(TOO_LARGE, "shared memory of %d bytes is over the limit of %d"
+                            % (total, limits["max_message_bytes"]))
+    return field
 
 
 def _parse_submit(header, buffers, limits):
