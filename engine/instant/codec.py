@@ -1,8 +1,10 @@
 """Encoding images into the decoder's features and decoding features back into images.
 
 Sizes: the encoder divides by 8, so an image is reflection-padded to a multiple of 8 and the decoded
-image cropped back; any size goes through unchanged in shape. On a CPU with bfloat16 support the
-networks run under bfloat16 autocast with ``half`` (about 1.5× faster here); on CUDA ``half`` is float16.
+image cropped back; any size goes through unchanged in shape. Precision: on a CPU whose oneDNN has
+bfloat16 (AVX-512 BF16 or AMX) the two networks always run under bfloat16 autocast: the instant path
+exists to be fast, and there it halves their time for at most a few 8-bit levels of difference
+(bench/device_check.py); on CUDA ``half`` (the user's --half) is float16, elsewhere float32.
 """
 from __future__ import annotations
 
@@ -18,11 +20,16 @@ from .model_file import loaded_decoder
 from .transforms import covariance_roots
 
 
+def cpu_bfloat16() -> bool:
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def _autocast(device: torch.device, half: bool):
-    if not half:
-        return torch.autocast(device.type, enabled=False)
-    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
+    if device.type == "cpu" and cpu_bfloat16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    if half and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, enabled=False)
 
 
 def _pad(image: torch.Tensor):

@@ -37,31 +37,35 @@ def adain(content: torch.Tensor, style: torch.Tensor, content_where=None, style_
 
 
 def covariance_roots(features: torch.Tensor, where=None):
-    """(mean, cov^½, cov^-½) of the channels over ``where``, in float64."""
-    cols = _columns(features, where).double()
+    """(mean, cov^½, cov^-½) of the channels over ``where``: the covariance summed in float32 (the
+    features' own precision; float64 would double the time of the largest product), its square roots
+    taken in float64."""
+    cols = _columns(features, where).float()
     mean = cols.mean(1, keepdim=True)
     centred = cols - mean
-    cov = centred @ centred.T / max(1, cols.shape[1] - 1)
+    cov = (centred @ centred.T / max(1, cols.shape[1] - 1)).double()
     cov += torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device) * RIDGE * cov.diagonal().mean()
     values, vectors = torch.linalg.eigh(cov)
     keep = values > values.max() * MIN_EIGEN
     values, vectors = values[keep], vectors[:, keep]
     root = vectors @ torch.diag(values.sqrt()) @ vectors.T
     inverse_root = vectors @ torch.diag(values.rsqrt()) @ vectors.T
-    return mean, root, inverse_root
+    return mean.double(), root, inverse_root
 
 
 def wct(content: torch.Tensor, style: torch.Tensor, content_where=None, style_where=None,
         style_roots=None) -> torch.Tensor:
     """Whitening and colouring (Li et al. 2017): the content's covariance replaced by the style's, so the
     features take the style's correlations as well as its means and deviations. ``style_roots``: the
-    style's ``covariance_roots``, when cached."""
+    style's ``covariance_roots``, when cached. The two roots are combined into one C×C map first, so the
+    features are multiplied once, in float32."""
     cm, _, c_inv = covariance_roots(content, content_where)
     sm, s_root, _ = style_roots if style_roots is not None else covariance_roots(style, style_where)
+    transform = (s_root @ c_inv).float()
+    shift = (sm - transform.double() @ cm).float()
     c = content.shape[1]
-    flat = content[0].reshape(c, -1).double()
-    out = s_root @ (c_inv @ (flat - cm)) + sm
-    return out.reshape(content.shape).to(content.dtype)
+    flat = content[0].reshape(c, -1).float()
+    return torch.addmm(shift, transform, flat).reshape(content.shape).to(content.dtype)
 
 
 def match(content: torch.Tensor, style: torch.Tensor, content_where=None, style_valid=None, patch: int = 3,
