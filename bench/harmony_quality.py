@@ -96,6 +96,8 @@ def quality_params(quality, params, budget_scale):
     if not budget_scale or "budget" in params:
         return params
     from painterly.engine.methods.harmonize import BUDGETS
+    if quality not in BUDGETS:      # instant has no budget: it is one pass
+        return params
     return dict(params, budget=BUDGETS[quality] * budget_scale)
 
 

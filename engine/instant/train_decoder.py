@@ -148,7 +148,7 @@ def train_decoder(output, settings: DecoderSettings, sources=(), resume: bool = 
         seconds += time.monotonic() - started
         losses.append(round(float(loss.detach()), 4))
         if step % 25 == 0 or step == 1:
-            log(f"step {step}/{settings.steps} loss {float(loss):.3f} " +
+            log(f"step {step}/{settings.steps} loss {float(loss.detach()):.3f} " +
                 " ".join(f"{k} {v:.3f}" for k, v in parts.items()) + f" ({seconds / 60:.1f} min)")
         if time.monotonic() - last_save > 120:
             save(final=True)
