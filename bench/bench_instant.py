@@ -10,10 +10,13 @@ Parts (``--parts``, default all):
   photo: photo | painting | instant | preview | final.
 * ``photo``: the dpst examples with their label maps, ``photo`` instant vs preview: seconds, structure
   (SSIM of gradient maps against the content) and colour distance (bench/photo_quality.py's measures).
+* ``decoder``: reconstruction by the shipped decoder of images it never saw (the dpst photos and the dph
+  paintings, Starry Night excluded: it is in the training set), at 512 px: PSNR, SSIM of the luminance,
+  and the relative change of the relu4_1 features when the reconstruction is encoded again.
 * ``speed``: warm timings of instant stylize at 512² and 1024², instant harmonize of the demo (its 512-px
   context) and ``fast`` with the bundled painting on 512-px video frames (frames/s, no consistency).
 
-Run: ``python bench/bench_instant.py [OUT] [--parts stylize,photo,speed] [--pairs 4] [--no-final]``;
+Run: ``python bench/bench_instant.py [OUT] [--parts decoder,speed,stylize,photo] [--pairs 4] [--no-final]``;
 OUT (default results/instant/) gets the sheets; the dph and dpst images never enter the repository.
 """
 from __future__ import annotations
@@ -143,6 +146,36 @@ def part_photo(args, out: Path):
               f"{statistics.median(r[4] for r in sel):.2f} |")
 
 
+def part_decoder(args, out: Path):
+    from photo_quality import ssim
+
+    from painterly.engine.convert import to_image, to_tensor
+    from painterly.engine.instant.codec import Codec
+    codec = Codec(torch.device("cpu"))
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    rows, tiles = [], []
+    paths = sorted((DATA / "dpst").glob("*/content.png"))[:12] + \
+        [p for p in sorted((DATA / "dph").glob("*/painting.jpg")) if p.parent.name != "9"][:12]
+    for path in paths:
+        image = load(path, 512)
+        feats, hw = codec.encode(to_tensor(image))
+        back = to_image(codec.decode(feats, hw))
+        again, _ = codec.encode(to_tensor(back))
+        psnr = 10 * np.log10(1.0 / float(((back - image) ** 2).mean()))
+        rows.append((path.parent.parent.name, psnr, ssim(back @ luma, image @ luma),
+                     float((again - feats).norm() / feats.norm())))
+        if len(tiles) < 6:
+            tiles.append([image, back])
+    from fast_quality import sheet
+    sheet(tiles, out / "decoder_reconstruction.png", height=256)
+    print("\n| unseen images (512 px) | n | PSNR dB | SSIM (luma) | relu4_1 change |\n|---|---|---|---|---|")
+    for kind in ("dpst", "dph"):
+        sel = [r for r in rows if r[0] == kind]
+        print(f"| {'photos (dpst)' if kind == 'dpst' else 'paintings (dph)'} | {len(sel)} | "
+              f"{statistics.median(r[1] for r in sel):.2f} | {statistics.median(r[2] for r in sel):.3f} | "
+              f"{statistics.median(r[3] for r in sel):.3f} |")
+
+
 def part_speed(args, out: Path):
     from painterly.engine import load_image, load_mask, run
     from painterly.engine.fast.video import read_frames
@@ -181,7 +214,7 @@ def part_speed(args, out: Path):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", nargs="?", default="results/instant")
-    ap.add_argument("--parts", default="speed,stylize,photo")
+    ap.add_argument("--parts", default="decoder,speed,stylize,photo")
     ap.add_argument("--pairs", type=int, default=4, help="photos and paintings of the stylize part (≤ 4)")
     ap.add_argument("--no-final", action="store_true", help="skip the final quality (a minute a pair)")
     ap.add_argument("--photo-examples", default="1,2,3,4,6,7,8,9")
@@ -192,7 +225,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for part in args.parts.split(","):
-        {"stylize": part_stylize, "photo": part_photo, "speed": part_speed}[part](args, out)
+        {"decoder": part_decoder, "stylize": part_stylize, "photo": part_photo, "speed": part_speed}[part](args, out)
     return 0
 
 

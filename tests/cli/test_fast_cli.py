@@ -66,6 +66,23 @@ def test_fast_video_keeps_frame_rate(tmp_path):
 
 
 @pytest.mark.weights
+def test_fast_restyles_frames_with_any_painting(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for seed in range(3):
+        save_image(frames / f"f{seed}.png", textured(48, 64, seed))
+    painting = tmp_path / "painting.png"          # any painting's image, no trained model
+    save_image(painting, textured(64, 64, 9)[..., ::-1].copy())
+    assert main(["fast", str(painting), "--frames", str(frames), "-o", str(tmp_path / "out"), "--consistency", "0",
+                 "--quiet"]) == 0
+    outs = sorted((tmp_path / "out").iterdir())
+    assert len(outs) == 3
+    first = load_image(outs[0]).rgb
+    assert first.shape == (48, 64, 3) and np.abs(first - load_image(frames / "f0.png").rgb).mean() > 0.02
+    assert main(["fast", "starry-night", str(frames / "f0.png"), "-o", str(tmp_path / "s.png"), "--quiet"]) == 0
+
+
+@pytest.mark.weights
 def test_train_style_resume_of_other_variant_is_one_line_error(tmp_path, capsys):
     photos = tmp_path / "photos"
     save_image(photos / "a.png", textured(48, 48))
