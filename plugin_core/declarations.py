@@ -4,6 +4,7 @@ base's canvas region; its parameters with type, range, choices, default, help an
 the widget each one gets, and the checking of values against the declaration. Pure Python 3.8+.
 """
 import math
+import re
 
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 GROUPS = ("basic", "advanced")
@@ -84,6 +85,18 @@ class ParamSpec(Declared):
         if self.type == "float" and self.min is not None and self.max is not None:
             return SLIDER
         return SPIN
+
+    @property
+    def zero_text(self):
+        """What a number widget shows for 0 when the help says what 0 means, "(0 = preset)": that word when it
+        is one ("preset", "off"), else "auto" ("0 = from the budget"); None otherwise (0 is just 0)."""
+        if self.type not in ("int", "float") or self.min != 0:
+            return None
+        found = re.search(r"\(0 = ([^,;)]+)", self.help)
+        if found is None:
+            return None
+        words = found.group(1).split()
+        return words[0] if len(words) == 1 else "auto"
 
     @property
     def decimals(self):

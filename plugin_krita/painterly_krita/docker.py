@@ -1,11 +1,12 @@
 """The Painterly docker: every method the daemon offers, each with widgets generated from its declaration
 (method_panel), the plugin's own settings (context margin, the result mask's edge, daemon endpoint and
-device), progress with a live preview, Cancel, and the daemon's state. Settings persist in kritarc's
+device), progress with a live preview, Cancel, Live mode with Apply (live.py), and the daemon's state. Settings persist in kritarc's
 [painterly] section, per method for the method's own."""
 from krita import DockWidget, Krita
 
 from . import document, settings
 from .job import controller
+from .live import LiveSession
 from .method_panel import MethodPanel
 from .painterly_client.plugin_core import geometry, messaging
 from .qt_compat import KEEP_ASPECT, SMOOTH, QtCore, QtGui, QtWidgets, enum
@@ -30,6 +31,7 @@ class PainterlyDocker(DockWidget):
         self.setWindowTitle(DOCKER_TITLE)
         self.setObjectName(DOCKER_ID)
         self.ctl = controller()
+        self.live = LiveSession(self.ctl)
         self._loading = True
         root = QtWidgets.QWidget(self)
         self.setWidget(root)
@@ -83,6 +85,17 @@ class PainterlyDocker(DockWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         outer.addLayout(buttons)
+        live_row = QtWidgets.QHBoxLayout()
+        self.live_toggle = QtWidgets.QCheckBox("Live")
+        self.live_toggle.setObjectName("painterly_live")
+        self.live_toggle.setToolTip("Follow the selection, the layer and the parameters: each change shows the "
+                                    "method's instant result in one preview layer (no undo steps)")
+        self.apply_button = QtWidgets.QPushButton("Apply")
+        self.apply_button.setToolTip("Make the result layer at the chosen quality (one undo step) and leave Live")
+        self.apply_button.setEnabled(False)
+        live_row.addWidget(self.live_toggle)
+        live_row.addWidget(self.apply_button, 1)
+        outer.addLayout(live_row)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -101,6 +114,11 @@ class PainterlyDocker(DockWidget):
         self.method.currentIndexChanged.connect(self.method_chosen)
         for box in (self.context, self.grow, self.feather):
             box.valueChanged.connect(self.save)
+            box.valueChanged.connect(self.live.changed)
+        self.live_toggle.toggled.connect(self.live.set_enabled)
+        self.apply_button.clicked.connect(self.apply)
+        self.live.active.connect(self.on_live)
+        self.live.status.connect(self.status.setText)
         self.device.currentIndexChanged.connect(self.save)
         self.endpoint.editingFinished.connect(self.save)
         self.ctl.status.connect(self.status.setText)
@@ -129,6 +147,7 @@ class PainterlyDocker(DockWidget):
             panel = MethodPanel(method)
             panel.set_settings(settings.load_method(method))
             panel.changed.connect(self.save)
+            panel.changed.connect(self.live.changed)
             self.panels.addWidget(panel)
         self.method.blockSignals(False)
         self.load()
@@ -154,6 +173,7 @@ class PainterlyDocker(DockWidget):
         panel = self.panel()
         self.run_button.setText(panel.method.label if panel else "Run")
         self.save()
+        self.live.changed()
 
     # -- settings
     def load(self):
@@ -192,6 +212,16 @@ class PainterlyDocker(DockWidget):
     def run(self):
         self.save()
         self.ctl.start()
+
+    def apply(self):
+        self.save()
+        self.live.apply()
+
+    def on_live(self, on):
+        self.live_toggle.blockSignals(True)
+        self.live_toggle.setChecked(on)
+        self.live_toggle.blockSignals(False)
+        self.apply_button.setEnabled(on)
 
     def on_progress(self, iteration, total):
         if total <= 0:

@@ -22,6 +22,8 @@ class SliderSpin(QtWidgets.QWidget):
         self.spin.setDecimals(spec.decimals)
         self.spin.setRange(self.low, self.high)
         self.spin.setSingleStep(spec.step)
+        if spec.zero_text:                    # "auto" where 0 means automatic (the spin box's minimum)
+            self.spin.setSpecialValueText(spec.zero_text)
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.slider, 1)
@@ -82,6 +84,8 @@ class Field(object):
             self.widget.setRange(spec.min if spec.min is not None else -BIG, spec.max if spec.max is not None else BIG)
             self.widget.setSingleStep(spec.step)
             self.changed = self.widget.valueChanged
+        if self.kind == decl.SPIN and spec.zero_text:
+            self.widget.setSpecialValueText(spec.zero_text)
         self.widget.setToolTip(spec.help)
         self.widget.setObjectName("param_" + spec.name)
         self.set(spec.default)
