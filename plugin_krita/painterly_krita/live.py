@@ -71,8 +71,8 @@ class PreviewLayer(object):
             self.discard()
             root = job.doc.rootNode()
             node = job.doc.createNode(PREVIEW_NAME, "paintlayer")
-            children = root.childNodes()
-            root.addChildNode(node, children[-1] if children else None)     # the session's one undo step
+            layers = [n for n in root.childNodes() if not n.type().endswith("mask")]
+            root.addChildNode(node, layers[-1] if layers else None)     # at the top: the session's one undo step
             node.setLocked(True)
             job.doc.setActiveNode(job.node)
             self.node, self.doc, self.rect = node, job.doc, None
@@ -247,7 +247,8 @@ class LiveSession(QtCore.QObject):
                 self.preview.show(run.job, result.image)
                 LIVE["placed"] = LIVE.get("placed", 0) + 1
                 LIVE["rect"] = list(self.preview.rect)
-                self.status.emit("Live: %s (instant) shown." % run.job.method.label)
+                quality = run.job.params.get("quality")
+                self.status.emit("Live: %s%s shown." % (run.job.method.label, " (%s)" % quality if quality else ""))
         except Exception:   # noqa: BLE001
             log("live preview not shown: %s" % traceback.format_exc(), "painterly_krita")
         finally:
