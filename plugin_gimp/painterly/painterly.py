@@ -87,7 +87,9 @@ def run(procedure, run_mode, image, drawables, config, data):
         drawable = drawables[0]
         if interactive:
             import dialog
-            if not dialog.show(procedure, config, method):
+            import live_preview
+            preview = lambda d: live_preview.attach(d, config, method, image, drawable, client_module())  # noqa: E731
+            if not dialog.show(procedure, config, method, preview):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         try:
             params = procedures.read_params(method, config)

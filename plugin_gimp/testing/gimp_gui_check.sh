@@ -15,7 +15,7 @@ done
 sleep 1
 (cd "$HERE" && python3 x11_send_key.py " – GIMP" z ctrl)
 touch "$DIR/undo-sent"
-(cd "$HERE" && python3 x11_window_shot.py "Painterly" "$SHOT" 60)
+(cd "$HERE" && python3 x11_window_shot.py "Painterly" "$SHOT" 60 "${PAINTERLY_SHOT_SETTLE:-12}")   # the preview's job
 rc=$?
 kill "$gimp_pid" 2>/dev/null
 wait "$gimp_pid" 2>/dev/null

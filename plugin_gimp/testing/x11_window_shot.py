@@ -1,6 +1,6 @@
 """Screenshot of an X11 window found by its title (for the dialog test; runs in the apprig chroot).
 
-    python3 x11_window_shot.py TITLE_PART OUT.png [TIMEOUT_S]
+    python3 x11_window_shot.py TITLE_PART OUT.png [TIMEOUT_S [SETTLE_S]]
 
 Waits until a window whose title contains TITLE_PART is mapped, lets it draw, and saves its area of the
 screen (plus the whole screen as OUT-screen.png).  Exit 0 on success, 1 on timeout.  Uses libX11 through
@@ -104,7 +104,7 @@ def find(dpy, title_part):
     return None
 
 
-def main(title_part, out, timeout=90.0):
+def main(title_part, out, timeout=90.0, settle=2.0):
     dpy = x11.XOpenDisplay(None)
     if not dpy:
         print("x11_window_shot: cannot open the display", file=sys.stderr)
@@ -117,7 +117,7 @@ def main(title_part, out, timeout=90.0):
     if found is None:
         print("x11_window_shot: no window titled *%s* within %.0f s" % (title_part, timeout), file=sys.stderr)
         return 1
-    time.sleep(2.0)                       # let it finish drawing (previews, choosers)
+    time.sleep(settle)                    # let it finish drawing (previews, choosers, the instant preview)
     title, (x, y, w, h), _ = find(dpy, title_part) or found
     root = Gdk.get_default_root_window()
     Gdk.pixbuf_get_from_window(root, x, y, w, h).savev(out, "png", [], [])
@@ -128,4 +128,5 @@ def main(title_part, out, timeout=90.0):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 90.0))
+    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 90.0,
+                  float(sys.argv[4]) if len(sys.argv) > 4 else 2.0))

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import Apprig, apprig_unavailable
+from conftest import REPO, Apprig, apprig_unavailable
 from gimp_harness import (BAND, CANVAS, DUMMY, ENGINE_PROCEDURES, FAST, GUI_FILES, HARMONIZE, HIDE_SYSTEM_ZMQ, H,
                           OBJECT, SCREENSHOT, SELECTION, TESTING, W, Daemon, composite_check, free_port,
                           gimp_installer, install_args, load, make_profile, one_layer_named, run_driver, scenario)
@@ -304,6 +304,16 @@ def test_interactive_dialog_screenshot(gui_run):
     if os.environ.get("PAINTERLY_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         SCREENSHOT.write_bytes(gui_run["png"].read_bytes())
+
+
+@pytest.mark.apprig
+def test_the_dialog_previews_the_instant_result(gui_run):
+    """With "Preview (instant)" ticked (the default), the open dialog runs harmonize at instant quality as a
+    live job and shows its result (the plug-in logs what it showed)."""
+    if not (REPO / "engine" / "instant" / "decoder.pt").is_file() and not os.environ.get("PAINTERLY_DECODER"):
+        pytest.skip("engine/instant/decoder.pt is not in the tree yet: instant quality has no decoder to run")
+    assert "preview shown: Harmonize Selection, instant: " in gui_run["log"], gui_run["log"][-2000:]
+    assert "preview failed" not in gui_run["log"], gui_run["log"][-2000:]
 
 
 def test_cancel_watcher_cancels_the_job_when_the_plugin_dies(daemon, tmp_path):
