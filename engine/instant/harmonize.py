@@ -28,13 +28,19 @@ from ..matching import cell_values
 from ..methods.harmonize_targets import VALUE_WEIGHT, luminance
 from ..pyramid import resize
 from . import codec as codeclib
-from .synthesis import copy_pixels, with_painted_detail
+from .decoder import STRIDE
+from .synthesis import copy_pixels, gaussian_blur, with_painted_detail
 from .transforms import contrast_values, interpolate, match, style_swap, wct
 
 INSTANT_SIDE = 512     # working longest side of the painting context: ~1 s on a laptop CPU
 # How much of the swapped painting features goes into the result against the WCT ones: the swap brings
 # the painting's strokes, the WCT features the object's layout, which the swap alone can scramble.
 SWAP_SHARE = 0.7
+# How far the object's coarse light and dark move to its own pattern in the painting's tonal range (1 =
+# all the way): a painting whose strokes mix light and dark within a cell (a drawing, a poster) has only
+# mid-grey cells to match, and without this the object dissolves into a uniform texture.
+# At strength 1 half of it: there, as in the other qualities, the object's coarse shape gives way.
+CONTRAST_SHARE = 1.0
 # Features compared one cell at a time, not as 3×3 patches: the consistency step already makes the
 # matches coherent, the result looked the same on the development examples, and the comparison costs a
 # ninth (the match was the largest part of the time at 3×3).
@@ -92,20 +98,56 @@ def run_instant(inputs: dict, params: dict, ctx: RunContext) -> Output:
     out = interpolate(SWAP_SHARE * swapped + (1 - SWAP_SHARE) * moved, feats, strength)
     out = torch.where(obj[None, None], out, feats)
     decoded = codec.decode(out, hw)
-    # The strokes finer than the decoder holds, copied from the matched painting pixels, on the object.
-    copied = copy_pixels(context, mapping, feats.shape[-2:], style["features"].shape[-2:], hw)
-    detailed = with_painted_detail(decoded, copied, DETAIL_SIGMA)
-    on_object = resize(to_tensor(grown, dev), plan.region_work).clamp(0, 1) * strength
-    work = on_object * detailed + (1 - on_object) * decoded
+    # On the canvas: the decoded values, with the strokes finer than the decoder holds copied from the
+    # matched painting pixels at the painting's full resolution.
+    region_hw = (plan.region[2] - plan.region[0], plan.region[3] - plan.region[1])
+    context_full = to_tensor(source_np[plan.context_slices()], dev)
+    copied = copy_pixels(context_full, mapping, feats.shape[-2:], style["features"].shape[-2:], region_hw,
+                         _cell_size(region_hw, plan.region_work), _cell_size(context_full.shape[-2:], plan.context_work))
+    decoded_full = resize(decoded, region_hw)
+    sigma = DETAIL_SIGMA * region_hw[0] / plan.region_work[0]
+    detailed = with_painted_detail(decoded_full, copied, sigma)
+    share = CONTRAST_SHARE * (1.0 - max(0.0, params["strength"] - 0.5))
+    if share > 0:
+        detailed = _with_object_contrast(detailed, to_tensor(work_composite[rs], dev), context_full,
+                                         to_tensor(region_mask, dev) > 0.5,
+                                         to_tensor(1.0 - footprint, dev) > 0.5, sigma, share)
+    on_object = to_tensor(masklib.feather(grown, sigma), dev).clamp(0, 1) * strength
+    # Around the object (the blend's reach) the composite's own pixels, not the decoded painting, whose
+    # softness would ring the object with a halo.
+    around = to_tensor(composite_np[rs], dev)
+    region_rgb = to_numpy((on_object * detailed + (1 - on_object) * around).clamp(0, 1))
     if ctx.save_passes is not None:
         ctx.save_passes("decoded", to_numpy(decoded))
         ctx.save_passes("copied", to_numpy(copied))
-    region_rgb = croplib.upsample_region(work, plan.region)
     original = inputs["composite"]
     keep = 1.0 if mode == "luminance" else params["object_color"]
     if keep > 0:
         region_rgb = color.restore_chroma(region_rgb, original[rs], keep)
     return Output(*croplib.paste_back(original, region_rgb, region_alpha, plan.region))
+
+
+def _with_object_contrast(image, composite, painting, inside, usable, sigma, share):
+    """``image`` whose coarse luminance (blurred by ``sigma``) moves ``share`` of the way to the
+    object's own luminance pattern rendered in the painting's tonal range: each object pixel's luminance
+    rank among the object's pixels, mapped to the painting's pixel luminance of the same rank. The
+    painting's strokes and colours stay; its light and dark are arranged as the object's were."""
+    lum = luminance(composite)[0, 0]
+    tones = luminance(painting)[0, 0][usable[0, 0]].sort().values
+    target = lum.clone()
+    values = lum[inside[0, 0]]
+    if values.numel() < 2 or tones.numel() < 2:
+        return image
+    ranks = torch.empty_like(values)
+    ranks[values.argsort()] = torch.linspace(0, 1, values.numel(), device=values.device)
+    target[inside[0, 0]] = tones[(ranks * (tones.numel() - 1)).round().long()]
+    shift = gaussian_blur(target[None, None], sigma) - gaussian_blur(luminance(image), sigma)
+    return (image + share * shift).clamp(0, 1)
+
+
+def _cell_size(full_hw, work_hw) -> tuple:
+    """A feature cell's size in full-resolution pixels, per axis (8 working pixels)."""
+    return (STRIDE * full_hw[0] / work_hw[0], STRIDE * full_hw[1] / work_hw[1])
 
 
 def _cells(image: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
