@@ -58,8 +58,19 @@ class SharedMemory:
             self.maps.popitem(last=False)
         return mapped
 
+    def purge(self):
+        """Forget the mappings whose file is gone (a client closed): their memory goes with the last view."""
+        for name, (_, dev, ino) in list(self.maps.items()):
+            try:
+                st = os.stat(name, dir_fd=self.folder_fd, follow_symlinks=False)
+            except OSError:
+                st = None
+            if st is None or (st.st_dev, st.st_ino) != (dev, ino):
+                del self.maps[name]
+
     def attach(self, name, regions):
         """(For parse_request.) Views of a submit's regions in mapping ``name``."""
+        self.purge()
         try:
             mapped = self.mapping(name)
         except shm.MappingRefused as exc:

@@ -259,7 +259,12 @@ class Client(object):
             header["live"] = True
         with self._lock:
             shared = self._shm is not None and shm.submit_images(self._shm, header, images)
-            head, _ = self._request(header, None if shared else dict(("images/" + n, im) for n, im in images.items()))
+            try:
+                head, _ = self._request(header, None if shared else dict(("images/" + n, im) for n, im in images.items()))
+            except Exception:
+                if shared:
+                    self._shm.abandon()
+                raise
             if shared:
                 self._shm.lend(head["job"])
             return head["job"]
@@ -306,6 +311,8 @@ class Client(object):
             while True:
                 if cancel_event is not None and cancel_event.is_set():
                     self._forget(job_id)
+                    if self._shm is not None:  # the daemon may still read its inputs or write its result
+                        self._shm.abandon(job_id)
                     self._request({"type": "cancel", "job": job_id})
                     raise JobCancelled("The job was cancelled.")
                 pending = self._inbox.get(job_id)

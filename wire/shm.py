@@ -16,7 +16,8 @@ checks, no links followed); a file planted under the expected name is refused, n
 The client reuses its mappings from one job to the next (mapping and touching 64 MiB of fresh memory
 costs more than the copy), except an input mapping whose job it did not see end (a cancel): that one is
 dropped and a new one made, so a job still reading it is never written under. A result mapping is
-reused only once nothing refers to the result's pixels any more.
+reused only once its job was seen to end and nothing refers to the result's pixels any more; one offered
+to a job this client gave up on (a cancel, no answer) is dropped, never offered again.
 """
 from __future__ import absolute_import
 
@@ -105,6 +106,8 @@ class Mapping(object):
         else:
             raise MappingRefused("no new mapping could be made in %s" % folder)
         try:
+            st = os.fstat(fd)
+            self.ident = (st.st_dev, st.st_ino)
             os.fchmod(fd, 0o600)            # whatever the umask
             check_fd(fd)
             os.ftruncate(fd, size)
@@ -115,12 +118,16 @@ class Mapping(object):
             raise
         os.close(fd)
         self.size = size
-        self.lent_to = None             # the job reading the inputs written here, until it is seen to end
+        self.lent_to = None             # inputs: the job reading them, until it is seen to end; results: the
+                                        # job the mapping was offered to, until its end is seen
         self._base_refs = sys.getrefcount(self.map)
 
     def _unlink(self):
+        """Remove the file, if the name is still this mapping's (not a file put there since)."""
         try:
-            os.unlink(self.path)
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == getattr(self, "ident", None):
+                os.unlink(self.path)
         except OSError:
             pass
 
@@ -153,6 +160,7 @@ class ClientMappings(object):
         self.folder = folder
         self.inputs = None
         self.results = []
+        self.offered = None     # the result mapping named in the submit being sent
 
     def put(self, images, result_bytes):
         """Write ``images`` into the input mapping; returns the request's ``shm`` field (naming a free result
@@ -168,16 +176,17 @@ class ClientMappings(object):
         for name, offset, length in places:
             self.inputs.map[offset:offset + length] = memoryview(images[name].data).cast("B")
             field["regions"].append([offset, length])
-        result = self._result_mapping(result_bytes)
+        result = self.offered = self._result_mapping(result_bytes)
         if result is not None:
+            result.lent_to = ""          # offered: its job id follows with lend()
             field["result"] = result.name
         return field, [name for name, _, _ in places]
 
     def _result_mapping(self, nbytes):
-        for mapping in self.results:
-            if not mapping.in_use() and mapping.size >= nbytes:
+        free = [m for m in self.results if m.lent_to is None and not m.in_use()]
+        for mapping in free:
+            if mapping.size >= nbytes:
                 return mapping
-        free = [m for m in self.results if not m.in_use()]
         if free:                         # too small: replace one
             free[0].close()
             self.results.remove(free[0])
@@ -188,13 +197,31 @@ class ClientMappings(object):
         return mapping
 
     def lend(self, job_id):
+        """The daemon took the submit as job ``job_id``."""
         if self.inputs is not None:
             self.inputs.lent_to = job_id
+        if self.offered is not None:
+            self.offered.lent_to, self.offered = job_id, None
 
     def returned(self, job_id):
-        """The job was seen to end: its inputs may be written over."""
-        if self.inputs is not None and self.inputs.lent_to == job_id:
-            self.inputs.lent_to = None
+        """The job was seen to end: its inputs may be written over, its result mapping offered again once
+        its view is gone."""
+        for mapping in [self.inputs] + self.results:
+            if mapping is not None and mapping.lent_to == job_id:
+                mapping.lent_to = None
+
+    def abandon(self, job_id=None):
+        """This client gives up on ``job_id`` (or on the submit being sent: its inputs and offered result
+        mapping): those mappings are dropped, as the daemon may still read or write them."""
+        for mapping in [self.inputs] + self.results:
+            if mapping is None:
+                continue
+            if (mapping.lent_to == job_id) if job_id is not None else (mapping is self.inputs or mapping.lent_to == ""):
+                mapping.close()
+        if self.inputs is not None and self.inputs.map is None:
+            self.inputs = None
+        self.results = [m for m in self.results if m.map is not None]
+        self.offered = None
 
     def result_view(self, name, nbytes):
         """The pixels the daemon wrote into result mapping ``name`` (a view: the mapping is not reused while

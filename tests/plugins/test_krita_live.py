@@ -148,6 +148,23 @@ def test_live_runs_at_instant_quality_where_the_method_has_it(env, dock, monkeyp
     assert env.krita.Krita.instance().readSetting("painterly", "method.harmonize", "").count('"final"') == 1
 
 
+def test_live_harmonize_at_instant_quality_with_the_shipped_decoder(env, dock, monkeypatch):
+    from conftest import REPO
+    if not (REPO / "engine" / "instant" / "decoder.pt").is_file():
+        pytest.skip("engine/instant/decoder.pt is not in the tree yet: instant quality has no decoder to run")
+    monkeypatch.delenv("PAINTERLY_DECODER", raising=False)         # the shipped one
+    doc = harness.scene(env.krita)
+    select(env, doc, 18, 10, 10, 12)
+    choose(dock, "harmonize", quality="final")
+    dock.live_toggle.setChecked(True)
+    assert harness.pump(until=lambda: env.live.LIVE.get("placed") or env.live.LIVE.get("failed"), timeout=120)
+    assert env.live.LIVE["placed"] == 1 and env.live.LIVE["failed"] == 0, env.live.LIVE
+    shown = doc_preview(env)
+    assert shown[12:20, 20:26, 3].min() > 0                                    # the object's place painted
+    assert (shown[12:20, 20:26, :3] != [250, 200, 20]).any()                   # and changed from the paste
+    assert names(doc) == ["Painting", "Object", env.live.PREVIEW_NAME] and len(doc.undo_stack) == 1
+
+
 def test_zero_shows_the_word_the_help_gives_it(env, dock):
     choose(dock, "harmonize", budget=0.0, size=0)
     fields = dock.panel().params.fields

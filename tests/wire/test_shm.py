@@ -89,6 +89,18 @@ def test_mappings_are_reused_but_never_under_a_live_view_or_a_job_not_seen_to_en
         assert client._shm.inputs.name != inputs
 
 
+def test_several_jobs_in_flight_each_get_their_own_result(daemon):
+    with Client(daemon.endpoint, timeout=20) as client:
+        sent = {client.submit("echo", {"iterations": 2, "delay": 0.02}, {"content": image(20 + i, depth=8 + 8 * (i % 2))}):
+                image(20 + i, depth=8 + 8 * (i % 2)) for i in range(6)}
+        assert len(client._shm.results) == shm.MAX_RESULT_SLOTS       # the last two results come as frames
+        results = [(client.wait(job), content) for job, content in sent.items()]
+        assert all(bytes(r.image.data) == bytes(c.data) for r, c in results)
+        held = [r for r, _ in results if isinstance(r.image.data, memoryview) and r.image.data.obj is not None
+                and r.image.data.obj in [m.map for m in client._shm.results]]
+        assert len(held) == shm.MAX_RESULT_SLOTS and len({id(r.image.data.obj) for r in held}) == len(held)
+
+
 def test_a_live_job_is_not_journaled_and_its_result_goes_once(daemon):
     with Client(daemon.endpoint, timeout=20) as client:
         job = client.submit("echo", {"iterations": 3, "delay": 0.05}, {"content": image(6)}, live=True)
@@ -218,10 +230,16 @@ def test_another_user_can_neither_read_nor_replace_a_mapping_of_the_users_daemon
         for p in paths:
             with open(p, "rb") as f:
                 assert f.read(8) == b"impostor"                    # and nothing written into it
-        client._shm.inputs.close()                                 # a new input mapping; the result one is
-        client._shm.inputs = None                                  # still the impostor's: refused, sent as a frame
+        assert client._shm.inputs is None and not client._shm.results   # the refused submit's mappings dropped
+        assert bytes(client.run("echo", {}, {"content": content}).image.data) == bytes(content.data)
+        result_path = client._shm.results[0].path                  # new mappings; now only the result one
+        with FolderOpenedToAll(folder):                            # is replaced
+            assert run_as_other_user(try_to_read_and_replace, [result_path])["replace " +
+                                                                             os.path.basename(result_path)] == "replaced"
         result = client.run("echo", {}, {"content": content})
-        assert bytes(result.image.data) == bytes(content.data) and not isinstance(result.image.data, memoryview) \
-            or result.image.data.obj not in [m.map for m in client._shm.results]
-        with open(paths[1], "rb") as f:
-            assert f.read(8) == b"impostor"
+        assert bytes(result.image.data) == bytes(content.data)     # sent as a frame instead
+        assert not isinstance(result.image.data, memoryview) or \
+            result.image.data.obj not in [m.map for m in client._shm.results]
+        for p in paths + [result_path]:
+            with open(p, "rb") as f:
+                assert f.read(8) == b"impostor"                    # never written into, nor removed
