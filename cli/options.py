@@ -68,16 +68,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def run_method(args, method: str, inputs: dict, params: dict):
     """Run ``method`` in this process (or on a daemon with --daemon) with a progress bar; returns the result
-    array."""
-    from painterly import engine
+    array, the same on both paths (:mod:`.remote`)."""
+    from .remote import run_local, run_remote
     progress = None if args.quiet else ProgressBar()
     if getattr(args, "daemon", None):
         from painterly.wire.endpoints import default_endpoint
-
-        from .remote import run_remote
         endpoint = default_endpoint() if args.daemon == "default" else args.daemon
         return run_remote(endpoint, method, inputs, params, progress=progress)
-    return engine.run(method, inputs, params, device=args.device, progress=progress, half=args.half)
+    return run_local(method, inputs, params, device=args.device, progress=progress, half=args.half)
 
 
 def write_result(args, result, content) -> None:

@@ -30,15 +30,32 @@ def save_result(path, image: ImageBuffer):
     return write_image(path, colour, alpha, image.depth)
 
 
+def job_buffers(inputs: dict) -> dict:
+    """The buffers a daemon receives for these engine inputs (lossless for 8- and 16-bit image files)."""
+    return {name: array_to_buffer(arr) for name, arr in inputs.items() if arr is not None}
+
+
+def run_local(method: str, inputs: dict, params: dict, device="auto", half=False, progress=None) -> np.ndarray:
+    """``engine.run`` in this process exactly as a daemon or a cluster worker runs the job
+    (:func:`painterly.daemon.workers.compute_layer` on the buffers it would receive), so that a command gives
+    the same pixels with or without ``--daemon``."""
+    from painterly.daemon.workers import compute_layer
+    from painterly.engine import get_method
+    spec = get_method(method)
+    images = job_buffers(inputs)
+    layer = compute_layer(spec, images, params, device, half, progress)
+    return visible_result(layer, images[spec.base_input])
+
+
 def run_remote(endpoint: str, method: str, inputs: dict, params: dict, progress=None, timeout: float = 10.0,
                token=None) -> np.ndarray:
     """``engine.run`` through a daemon: the same visible result (H×W×3 float32 composited over the base
-    input), computed on the daemon's device."""
+    input) as :func:`run_local`, computed on the daemon's device."""
     from painterly.engine import get_method
     from painterly.wire.client import Client, DaemonError
 
     from .errors import UserError
-    images = {name: array_to_buffer(arr) for name, arr in inputs.items() if arr is not None}
+    images = job_buffers(inputs)
     try:
         with Client(endpoint, timeout=timeout, token=token) as client:
             job_id = client.submit(method, params, images)
@@ -49,7 +66,7 @@ def run_remote(endpoint: str, method: str, inputs: dict, params: dict, progress=
                 raise
     except DaemonError as exc:  # the daemon's sentence, as one line
         raise UserError(str(exc)) from None
-    return visible_result(result.image, inputs[get_method(method).base_input])
+    return visible_result(result.image, images[get_method(method).base_input])
 
 
 def visible_result(image: ImageBuffer, base) -> np.ndarray:

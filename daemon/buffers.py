@@ -17,11 +17,13 @@ def as_uint_array(buf: ImageBuffer) -> np.ndarray:
 def to_float(buf: ImageBuffer) -> tuple[np.ndarray, np.ndarray | None]:
     """(colour, alpha): colour is H×W×3 float32 for 3/4 channels (alpha kept aside), H×W for 1 channel."""
     arr = as_uint_array(buf)
-    scale = np.float32(1.0 / SCALE[buf.depth])
+    # Divided, not multiplied by the inverse: the very floats of reading the image file (k / 255), whether
+    # the pixels come at 8 bits or at 16 (k * 257 / 65535), so a job's inputs are the same on every path.
+    scale = np.float32(SCALE[buf.depth])
     if buf.channels == 1:
-        return arr[..., 0].astype(np.float32) * scale, None
-    rgb = arr[..., :3].astype(np.float32) * scale
-    alpha = arr[..., 3].astype(np.float32) * scale if buf.channels == 4 else None
+        return arr[..., 0].astype(np.float32) / scale, None
+    rgb = arr[..., :3].astype(np.float32) / scale
+    alpha = arr[..., 3].astype(np.float32) / scale if buf.channels == 4 else None
     return rgb, alpha
 
 

@@ -116,11 +116,21 @@ def execute(job, method, device, half, emit):
     return "done", protocol.event(job.id, "done", image=image.descriptor(0), meta=meta), [image.data]
 
 
-def run_engine(job, method, device, half, emit):
-    """The job's result layer (an RGBA ImageBuffer), progress and previews sent through ``emit``."""
+def compute_layer(method, images: dict, params: dict, device, half=False, progress=None, cancel=None,
+                  preview_every=0):
+    """The one way a job's images become its result layer (an RGBA ImageBuffer), in the daemon, on a cluster
+    worker and in the command line's own process alike, so that every path gives the same pixels: the wire
+    buffers as the engine's inputs, its output at the base input's depth and offsets."""
     from painterly import engine
     kinds = {s.name: s.kind for s in method.inputs}
-    inputs = {name: buffers.to_input(buf, kinds[name]) for name, buf in job.images.items()}
+    inputs = {name: buffers.to_input(buf, kinds[name]) for name, buf in images.items()}
+    output = engine.run_output(method, inputs, params, device=device, progress=progress, cancel=cancel, half=half,
+                               preview_every=preview_every)
+    return buffers.result_buffer(output.rgb, output.alpha, images[method.base_input])
+
+
+def run_engine(job, method, device, half, emit):
+    """The job's result layer (an RGBA ImageBuffer), progress and previews sent through ``emit``."""
 
     def progress(p):
         job.iteration = p.iteration
@@ -133,9 +143,7 @@ def run_engine(job, method, device, half, emit):
             frames = [preview.data]
         emit("progress", job, header, frames)
 
-    output = engine.run_output(method, inputs, job.params, device=device, progress=progress,
-                               cancel=job.cancel, half=half, preview_every=job.preview_every)
-    return buffers.result_buffer(output.rgb, output.alpha, job.images[method.base_input])
+    return compute_layer(method, job.images, job.params, device, half, progress, job.cancel, job.preview_every)
 
 
 def run_echo(job, emit):

@@ -27,6 +27,7 @@ def no_compute(monkeypatch):
     def compute(*args, **kwargs):
         raise AssertionError("computed before checking the output")
     monkeypatch.setattr(engine, "run", compute)
+    monkeypatch.setattr(engine, "run_output", compute)
 
 
 @pytest.mark.parametrize("output, words", [

@@ -343,7 +343,17 @@ def test_cli_status_and_submit(daemon, own_dir, capsys):
     assert cli.main(common + ["-o", str(local), "--device", "cpu"]) == 0
     a = np.asarray(Image.open(remote)).astype(int)
     b = np.asarray(Image.open(local)).astype(int)
-    assert a.shape == b.shape and np.abs(a - b).max() <= 1
+    assert a.shape == b.shape and np.array_equal(a, b), np.abs(a - b).max()      # bit for bit
+    # A soft (feathered) mask: the result layer's alpha is fractional, composited over the content.
+    yy, xx = np.mgrid[:40, :40]
+    soft = np.clip(1.2 - np.hypot(yy - 20, xx - 20) / 12, 0, 1)
+    Image.fromarray(buffers.quantize(soft, 8)).save(tmp_path / "soft.png")
+    common[common.index(str(tmp_path / "mask.png"))] = str(tmp_path / "soft.png")
+    assert cli.main(common + ["--soft-mask", "-o", str(remote), "--daemon", daemon.endpoint]) == 0
+    assert cli.main(common + ["--soft-mask", "-o", str(local), "--device", "cpu"]) == 0
+    a = np.asarray(Image.open(remote)).astype(int)
+    b = np.asarray(Image.open(local)).astype(int)
+    assert np.array_equal(a, b), (np.abs(a - b).max(), (a != b).mean())
     assert cli.main(["submit", "masked", str(tmp_path / "content.png"), "-o", str(out), "--endpoint",
                      daemon.endpoint]) == 2
     assert "needs the input(s) style, mask" in capsys.readouterr().err
