@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "tests" / "daemon"))
 
 import numpy as np  # noqa: E402
 
-from abuse import many_frames, unfinished_multipart, unread_watches, while_running  # noqa: E402
+from abuse import many_frames, unfinished_multipart, unread_handshakes, unread_watches, while_running  # noqa: E402
 from daemon_process import DaemonProcess, rss_mb  # noqa: E402
 from other_user import OpenedForOthers, other_user_unavailable, run_as_other_user  # noqa: E402
 
@@ -77,14 +77,22 @@ def queue_until_full(endpoint, megabytes):
     return f"{len(jobs)} x {megabytes} MiB queued, then {refused}"
 
 
-def row(probe, peer, daemon, work, outcome=None, goal_mb=GOAL_MB):
+def goal(goal_mb):
+    return f"growth <= {goal_mb:.0f} MB, handshake <= {GOAL_MS} ms"
+
+
+def row(probe, peer, daemon, work, outcome=None, goal_mb=GOAL_MB, skipped=None):
+    """One row of the table, always printed with its goal (a probe that cannot run here says why)."""
+    if skipped:
+        print(f"| {probe} | {peer} | - | - | - | - | not run: {skipped} | {goal(goal_mb)} | - |", flush=True)
+        return
     before = rss_mb(daemon.proc.pid)
     seen = while_running(daemon.proc.pid, daemon.endpoint, work)
     worst, median = seen["latency_ms"]
     result = outcome(seen["result"]) if outcome else seen["result"]
     ok = seen["peak_mb"] <= goal_mb and worst <= GOAL_MS
     print(f"| {probe} | {peer} | {before:.0f} | {seen['peak_mb']:+.0f} | {seen['after_mb']:+.0f} | "
-          f"{worst:.0f} / {median:.0f} | {result} | {'yes' if ok else 'NO'} |", flush=True)
+          f"{worst:.0f} / {median:.0f} | {result} | {goal(goal_mb)} | {'yes' if ok else 'NO'} |", flush=True)
 
 
 def as_other(daemon, fn, *args):
@@ -113,25 +121,25 @@ def main():
         print(f"daemons: {ipc.endpoint} (default) and {tcp.endpoint} (token + CURVE); other user: "
               f"{other or 'uid 65534'}\n")
         print("| probe | abusive peer | RSS before MB | peak growth MB | growth after MB | another client's "
-              "handshake max / median ms | outcome | within goal |")
-        print("|---|---|---|---|---|---|---|---|")
+              "handshake max / median ms | outcome | goal | within goal |")
+        print("|---|---|---|---|---|---|---|---|---|")
         job = stored_result(ipc, args.result_mb)
         watches = f"40 unread watches of a stored {args.result_mb:.0f} MiB result"
-        if not other:
-            row(watches, "other user", ipc, as_other(ipc, unread_watches, ipc.endpoint, job), lambda r: "refused")
+        row(watches, "other user", ipc, as_other(ipc, unread_watches, ipc.endpoint, job), lambda r: "refused",
+            skipped=other)
         row(watches, "owner", ipc, lambda: unread_watches(ipc.endpoint, job), lambda r: "one shared buffer")
         partial = "3 x 20 x 7 MiB frames, messages never finished (bare ZMTP)"
-        if not other:
-            row(partial, "other user", ipc, as_other(ipc, unfinished_multipart, ipc.endpoint),
-                lambda r: f"refused at the handshake, {r['sent_mb']} MiB taken")
+        row(partial, "other user", ipc, as_other(ipc, unfinished_multipart, ipc.endpoint),
+            lambda r: f"refused at the handshake, {r['sent_mb']} MiB taken", skipped=other)
         row(partial, "no token", tcp, lambda: unfinished_multipart(tcp.endpoint),
             lambda r: f"refused at the handshake, {r['sent_mb']} MiB taken")
         row(partial, "owner", ipc, lambda: unfinished_multipart(ipc.endpoint),
             lambda r: f"{r['sent_mb']} MiB held by libzmq until the last frame or the disconnect")
+        row("12,000 handshakes whose replies are never read", "owner", ipc, lambda: unread_handshakes(ipc.endpoint),
+            lambda r: f"{r['handshakes']} sent; replies beyond the send high-water mark dropped")
         frames = f"{args.frames:,} empty frames in one message"
-        if not other:
-            row(frames, "other user", ipc, as_other(ipc, many_frames, ipc.endpoint, args.frames, 5.0),
-                lambda r: "refused" if r is None else r)
+        row(frames, "other user", ipc, as_other(ipc, many_frames, ipc.endpoint, args.frames, 5.0),
+            lambda r: "refused" if r is None else r, skipped=other)
         row(frames, "no token", tcp, lambda: many_frames(tcp.endpoint, args.frames, 5.0),
             lambda r: "refused" if r is None else r)
         row(frames, "owner", ipc, lambda: many_frames(ipc.endpoint, args.frames),

@@ -19,6 +19,9 @@ from painterly.wire.endpoints import curve_keys_from_token, endpoint_is_local, i
 from .access import EndpointLock, UserGate, prepare_ipc
 
 
+SEND_HWM = 1000
+
+
 def claim(endpoint: str) -> EndpointLock | None:
     """Before the slow part of starting: an ipc socket's folder must be the user's own, and a second
     daemon on the socket fails at once (AlreadyRunning). The lock to keep while the daemon runs."""
@@ -47,7 +50,10 @@ def listen(context: zmq.Context, endpoint: str, token: str | None, limits: dict)
     # Larger frames disconnect the peer inside libzmq, before the frame is allocated here.
     sock.setsockopt(zmq.MAXMSGSIZE, limits["max_message_bytes"])
     sock.setsockopt(zmq.RCVHWM, 64)
-    sock.setsockopt(zmq.SNDHWM, 10000)
+    # Replies and events a client has not read yet, per client: results are kept within max_peer_bytes by the
+    # outbox; the rest are small (a handshake is ~11 KB), and beyond this many libzmq drops them, so a client
+    # that never reads holds ~10 MB here, not 100+.
+    sock.setsockopt(zmq.SNDHWM, SEND_HWM)
     gate = None
     if endpoint.startswith("ipc://"):
         gate = UserGate(context, strict=is_abstract(endpoint))

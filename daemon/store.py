@@ -93,9 +93,16 @@ class ResultStore:
     def __init__(self, folder: Path, disk_budget: int, keep: float, fix_mode: bool = False):
         self.folder, self.disk_budget, self.keep = Path(folder), disk_budget, keep
         self.fix_mode = fix_mode   # painterly's default folder: closed to others if it was not
+        # (mtime, size) of each .result and .inputs file, oldest first: read once from the folder, then kept
+        # up to date here, so that keeping the budget costs no look at thousands of files per job.
+        self._known: dict[str, tuple[float, int]] = {}
+        self._known_lock = threading.Lock()
 
     def open(self):
         private_folder(str(self.folder), fix=self.fix_mode)
+        with self._known_lock:
+            self._known = {path.name: (mtime, size)
+                           for mtime, size, path in sorted(self._scan("*.result") + self._scan("*.inputs"))}
         self.expire()
 
     def path(self, job_id) -> Path:
@@ -121,6 +128,10 @@ class ResultStore:
             f.write(packed)
             for frame in frames:
                 f.write(frame)
+        st = os.lstat(path)
+        with self._known_lock:
+            self._known.pop(path.name, None)  # now the newest
+            self._known[path.name] = (st.st_mtime, st.st_size)
         return path
 
     def read_frames(self, path: Path):
@@ -164,8 +175,13 @@ class ResultStore:
         return images
 
     def remove_inputs(self, job_id):
-        with contextlib.suppress(FileNotFoundError):
-            self.inputs_path(job_id).unlink()
+        self._remove(self.inputs_path(job_id))
+
+    def _remove(self, path: Path):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        with self._known_lock:
+            self._known.pop(path.name, None)
 
     def inputs_bytes(self) -> int:
         return sum(size for _, size, _ in self._files("*.inputs"))
@@ -192,6 +208,14 @@ class ResultStore:
             return None
 
     def _files(self, pattern="*.result"):
+        """(mtime, size, path) of this store's files of one kind, ``*.result`` or ``*.inputs``, oldest first."""
+        suffix = pattern[1:]
+        with self._known_lock:
+            return [(mtime, size, self.folder / name) for name, (mtime, size) in self._known.items()
+                    if name.endswith(suffix)]
+
+    def _scan(self, pattern):
+        """(mtime, size, path) of the regular files in the folder whose names match ``pattern``."""
         files = []
         for path in self.folder.glob(pattern):
             try:
@@ -210,22 +234,21 @@ class ResultStore:
         for _, size, path in sorted(files):
             if total + room <= self.disk_budget:
                 break
-            with contextlib.suppress(OSError):
-                path.unlink()
+            self._remove(path)
             total -= size
 
     def expire(self):
         cutoff = time.time() - self.keep
-        for mtime, _, path in self._files() + self._files(".*.tmp"):
+        for mtime, _, path in self._files() + self._scan(".*.tmp"):
             if mtime < cutoff:
-                with contextlib.suppress(OSError):
-                    path.unlink()
+                self._remove(path)
 
 
 class ResultWriter:
-    """Writes finished results to disk off the workers, so the next job starts at once. The thread runs
-    at the lowest CPU priority and a moment after the result went out, so that disk copies do not slow
-    down sending results to clients. Reports ("stored", job, {"path"}) through ``events`` (path None when
+    """Writes finished results to disk off the workers, so the next job starts at once. The thread writes
+    a moment after the result went out, so that disk copies do not slow down sending results to clients.
+    It keeps the process's CPU priority: a thread niced below the socket loop holds the interpreter lock
+    while the kernel leaves it waiting on a busy machine, and the loop then stalls for seconds. Reports ("stored", job, {"path"}) through ``events`` (path None when
     the result could not be kept)."""
 
     def __init__(self, store: ResultStore, events):
@@ -247,10 +270,6 @@ class ResultWriter:
         self.thread.join(timeout)
 
     def _loop(self):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # this thread only, on Linux
-        except (AttributeError, OSError):
-            pass
         send = self.events.sender()
         try:
             while self.running or not self.pending.empty():

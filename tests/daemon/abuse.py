@@ -117,6 +117,18 @@ def unread_watches(endpoint, job, count=40, seconds=2.0):
     return {"watches": taken}
 
 
+def unread_handshakes(endpoint, count=12_000, seconds=3.0):
+    """``count`` handshake requests from a client that never reads the replies (each ~11 KB)."""
+    ctx, sock = _raw(endpoint, SNDHWM=0, RCVHWM=1, RCVBUF=4096)
+    deadline = time.monotonic() + seconds
+    request = msgpack.packb({"v": 1, "type": "handshake", "rid": 1})
+    taken = _send(sock, ((request, 0) for _ in range(count)), deadline)
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    sock.close(0)
+    ctx.term()
+    return {"handshakes": taken}
+
+
 def handshake_seconds(endpoint, timeout=30):
     with Client(endpoint, timeout=timeout) as client:
         start = time.monotonic()

@@ -18,7 +18,8 @@ from painterly.daemon import buffers
 from painterly.wire import endpoints, protocol
 from painterly.wire.client import Client, DaemonError
 
-from abuse import handshake_seconds, many_frames, unfinished_multipart, unread_watches, while_running
+from abuse import (handshake_seconds, many_frames, unfinished_multipart, unread_handshakes, unread_watches,
+                   while_running)
 from daemon_process import DaemonProcess, free_port
 from other_user import (OTHER_UID, OpenedForOthers, each_request_as_client, fake_daemon, impostor_socket_in_own_folder,
                         port_open, raw_requests, run_as_other_user)
@@ -272,6 +273,14 @@ def test_a_message_of_many_frames_is_dropped_as_it_is_read(daemons):
     print("200000 empty frames in one message: daemon +%.0f MB" % seen["peak_mb"])
     assert reply["type"] == "error" and reply["code"] == protocol.BAD_MESSAGE and "at most 9 frames" in reply["message"]
     assert seen["peak_mb"] < 64
+    assert handshake_seconds(ipc.endpoint) < 1.0
+
+
+def test_replies_a_client_never_reads_are_bounded(daemons):
+    ipc, _ = daemons
+    seen = while_running(ipc.proc.pid, ipc.endpoint, lambda: unread_handshakes(ipc.endpoint, 12_000))
+    print("12000 unread handshakes: daemon +%.0f MB, handshakes <= %.0f ms" % (seen["peak_mb"], seen["latency_ms"][0]))
+    assert seen["result"]["handshakes"] == 12_000 and seen["peak_mb"] < 64
     assert handshake_seconds(ipc.endpoint) < 1.0
 
 

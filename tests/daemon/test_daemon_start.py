@@ -150,10 +150,12 @@ def test_result_files_stay_within_their_disk_budget(own_dir):
     from painterly.daemon.server import Daemon
     daemon = Daemon(DaemonConfig(results_dir=own_dir, disk_results_bytes=2500))
     daemon.results_dir.mkdir(parents=True, exist_ok=True)
+    own_dir.chmod(0o700)
     for age, name in enumerate(["newest", "middle", "oldest"]):
         path = daemon.store.path(name)
         path.write_bytes(bytes(1000))
         os.utime(path, (time.time() - 100 * age, time.time() - 100 * age))
+    daemon.store.open()                                 # results of earlier runs, found when the store opens
     job = Job("oldest", "echo", {}, None, 0)
     job.state, job.result_path = "done", daemon.store.path("oldest")
     daemon.jobs["oldest"] = job
