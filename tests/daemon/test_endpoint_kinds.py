@@ -54,8 +54,11 @@ def test_another_user_can_neither_list_fetch_cancel_nor_stop_an_abstract_socket_
         while c.status(running)["state"] != "running":
             time.sleep(0.02)
     outcomes = run_as_other_user(each_request_as_client, endpoint, running, finished)
-    for name in ("handshake", "list", "fetch", "watch", "cancel", "stop"):
-        assert outcomes[name].startswith("auth: "), (name, outcomes[name])
+    for name in ("handshake", "list", "fetch", "watch", "cancel", "stop"):   # its client sends nothing to uid 0
+        assert outcomes[name].startswith("auth: Not sending anything"), (name, outcomes[name])
+    outcomes = run_as_other_user(each_request_as_client, endpoint, running, finished, True)
+    for name in ("handshake", "list", "fetch", "watch", "cancel", "stop"):   # the daemon refuses it itself
+        assert outcomes[name].startswith("auth: ") and "refused this client" in outcomes[name], outcomes[name]
     seen = run_as_other_user(raw_requests, endpoint, running)     # past the client's own check: the daemon's
     assert seen["replies"] == 0 and "HANDSHAKE_FAILED_AUTH" in seen["events"], seen
     assert "refused a connection from uid %d" % OTHER_UID in abstract_daemon.output()
