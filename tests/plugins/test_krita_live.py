@@ -76,6 +76,9 @@ def test_live_follows_the_selection_and_the_sliders_in_one_preview_layer_without
     third = placed(env, 3)
     dock.panel().params.fields["amount"].set(0.5)                                  # a slider changed
     fourth = placed(env, 4)
+    doc.setActiveNode(doc.nodeByName("Painting"))                                 # another layer
+    placed(env, 5)
+    assert env.live.LIVE["runs"] == 5
     shots = [first, second, third, fourth]
     assert all((a != b).any() for a, b in zip(shots, shots[1:]))                 # each run changed the pixels
     assert fourth[17:20, 26:30, 3].max() == 0 and third[17:20, 26:30, 3].max() == 0   # the old place cleared
