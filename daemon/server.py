@@ -158,6 +158,7 @@ class Daemon:
         self.events.close()
         if self.gate is not None:
             self.gate.close()
+        self.shared.close()
         if stopped:  # else a worker still owns a socket; exit anyway
             self.context.term()
         if self.lock is not None:
