@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 PHOTOS = ("1", "11", "12", "13")           # dpst contents (never used in training)
-PAINTINGS = ("9", "0", "16", "34")         # dph paintings: expressionist, art nouveau, impressionist, baroque
+PAINTINGS = ("2", "0", "16", "34")         # dph paintings (not Starry Night: the decoder trained on it)
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 CONTENT_LAYERS = ("relu3_3", "relu4_3")
 

@@ -117,9 +117,10 @@ def run_instant(inputs: dict, params: dict, ctx: RunContext) -> Output:
                                          to_tensor(region_mask, dev) > 0.5,
                                          to_tensor(1.0 - footprint, dev) > 0.5, sigma * CONTRAST_BLUR, share)
     on_object = to_tensor(masklib.feather(grown, sigma), dev).clamp(0, 1) * strength
-    # Around the object (the blend's reach) the composite's own pixels, not the decoded painting, whose
-    # softness would ring the object with a halo.
-    around = to_tensor(composite_np[rs], dev)
+    # Around the object (the blend's reach) the painting's own pixels, not the decoded painting, whose
+    # softness would ring the object with a halo: the clean painting when given (the composite there
+    # still has the pasted object's fringe), else the composite.
+    around = to_tensor((composite_np if style_np is None else style_np)[rs], dev)
     region_rgb = to_numpy((on_object * detailed + (1 - on_object) * around).clamp(0, 1))
     if ctx.save_passes is not None:
         ctx.save_passes("decoded", to_numpy(decoded))

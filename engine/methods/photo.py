@@ -48,8 +48,9 @@ NETWORK = "vgg19"   # the reference's network; the loss weights assume its Caffe
 # seconds of stage 1 after which a slower machine than planned for stops iterating (the smoothing, colour
 # match and upsampling that follow take 3-15 s more).
 PRESETS = {
-    # instant: per-label WCT through the trained decoder (engine/instant) in place of stage 1
-    "instant": {"size": 512, "smoothness": 1000.0},
+    # instant: per-label WCT through the trained decoder (engine/instant) in place of stage 1, at the
+    # preview's size: the smoothing solve that follows costs most of the time (at 512 px, 12 s here)
+    "instant": {"size": 256, "smoothness": 1000.0},
     "preview": {"size": 256, "iterations": 24, "pyramid_levels": 2, "photo_iterations": 30, "smoothness": 1000.0,
                 "pixels": 256 * 171, "budget": 5.0},
     "final": {"size": 512, "iterations": 60, "pyramid_levels": 3, "photo_iterations": 100, "smoothness": 1000.0,
