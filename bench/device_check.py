@@ -59,8 +59,6 @@ def job(method: str, quality: str, iterations: int, data: dict, size: int) -> tu
     inputs = {"content": data["composite"] if method == "masked" else data["photo"], "style": data["painting"]}
     if method == "masked":
         inputs["mask"] = data["mask"]
-    if method == "photo":
-        inputs["style"] = data["painting"]
     return inputs, params
 
 

@@ -26,14 +26,21 @@ class PhotoError(ValueError):
     """No usable training photos."""
 
 
-def packaged_photo_paths() -> list[Path]:
-    """The sample photos inside the installed scikit-image wheel (found without importing it)."""
+def skimage_data_dir() -> Path | None:
+    """The sample-image folder of the installed scikit-image wheel (found without importing it), if any."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def packaged_photo_paths() -> list[Path]:
+    """The sample photos inside the installed scikit-image wheel."""
+    data = skimage_data_dir()
+    if data is None:
         raise PhotoError("no training photos: pass --photos DIR (a folder of photos, or a video file), "
                          "or install the 'train' extra (pip install 'painterly[train]'), whose scikit-image "
                          "ships sample photos")
-    data = Path(list(spec.submodule_search_locations)[0]) / "data"
     paths = [data / name for name in SKIMAGE_PHOTOS if (data / name).is_file()]
     if not paths:
         raise PhotoError(f"scikit-image at {data.parent} ships none of its sample photos; pass --photos DIR")

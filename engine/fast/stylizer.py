@@ -3,6 +3,7 @@ or a painting served by the instant decoder (its features' statistics, no per-st
 selections and video frames all go through :func:`stylizer`."""
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Callable
@@ -39,11 +40,15 @@ def stylizer(params: dict, device: torch.device, half: bool = False, cancel=None
         style = painting(path)
         settings = {"transform": params.get("transform", "wct"), "strength": params["strength"]}
 
+        @functools.lru_cache(maxsize=2)    # a clip's frames share one working size: resized once
+        def style_at(longest: int) -> np.ndarray:
+            return _resize(style, fit_longest(style.shape[:2], longest), device)
+
         def run(rgb: np.ndarray) -> np.ndarray:
             hw = working_size(*rgb.shape[:2], params["size"] or max(rgb.shape[:2]))
             small = rgb if hw == rgb.shape[:2] else _resize(rgb, hw, device)
             content_in = color.network_content(params["keep_colors"], small)
-            style_in = _resize(style, fit_longest(style.shape[:2], max(hw)), device)
+            style_in = style_at(max(hw))
             style_in = color.network_styles(params["keep_colors"], [style_in], small)[0]
             out = instant_stylize(content_in, [style_in], [1.0], settings, device, half)
             out = out if hw == rgb.shape[:2] else _resize(out, rgb.shape[:2], device)

@@ -15,6 +15,7 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 
+from ..device import autocast_context
 from .decoder import ENCODER_LAYER, STRIDE, encoder
 from .model_file import loaded_decoder
 from .transforms import covariance_roots
@@ -25,11 +26,10 @@ def cpu_bfloat16() -> bool:
 
 
 def _autocast(device: torch.device, half: bool):
+    """The engine's autocast (float16 on CUDA with ``half``), and bfloat16 on CPUs that have it."""
     if device.type == "cpu" and cpu_bfloat16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    if half and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast(device.type, enabled=False)
+    return autocast_context(device, half)
 
 
 def _pad(image: torch.Tensor):

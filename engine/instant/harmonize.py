@@ -29,8 +29,9 @@ from ..methods.harmonize_targets import VALUE_WEIGHT, luminance
 from ..pyramid import resize
 from . import codec as codeclib
 from .decoder import STRIDE
-from .synthesis import copy_pixels, gaussian_blur, with_painted_detail
-from .transforms import contrast_values, interpolate, match, style_swap, wct
+from ..methods.harmonize_objective import gaussian_blur
+from .synthesis import copy_pixels, with_painted_detail
+from .transforms import contrast_values, interpolate, match, rank_map, style_swap, wct
 
 INSTANT_SIDE = 512     # working longest side of the painting context: ~1 s on a laptop CPU
 # How much of the swapped painting features goes into the result against the WCT ones: the swap brings
@@ -72,13 +73,13 @@ def run_instant(inputs: dict, params: dict, ctx: RunContext) -> Output:
     rs = plan.region_slices()
     region_mask = mask_np[rs]
     region_alpha = masklib.blend_weights(region_mask, params["dilation"], params["feather"])
+    if params["strength"] <= 0:                        # the pasted object as it is
+        return _as_pasted(composite_np, region_alpha, plan)
     mode = params["keep_colors"]
     work_composite = composite_np
     if mode != "off":   # the network sees the colour mode's images (grey, or the painting recoloured)
         source_np = color.network_styles(mode, [source_np], composite_np, mask_np, match_tones=False)[0]
         work_composite = color.network_content(mode, composite_np)
-    if params["strength"] <= 0:                        # the pasted object as it is
-        return _as_pasted(composite_np, region_alpha, plan)
     dev = ctx.device
     codec = codeclib.Codec(dev, ctx.half)
     region = croplib.crop_work(work_composite, plan.region, plan.region_work, dev)
@@ -125,11 +126,10 @@ def run_instant(inputs: dict, params: dict, ctx: RunContext) -> Output:
     if ctx.save_passes is not None:
         ctx.save_passes("decoded", to_numpy(decoded))
         ctx.save_passes("copied", to_numpy(copied))
-    original = inputs["composite"]
     keep = 1.0 if mode == "luminance" else params["object_color"]
     if keep > 0:
-        region_rgb = color.restore_chroma(region_rgb, original[rs], keep)
-    return Output(*croplib.paste_back(original, region_rgb, region_alpha, plan.region))
+        region_rgb = color.restore_chroma(region_rgb, composite_np[rs], keep)
+    return Output(*croplib.paste_back(composite_np, region_rgb, region_alpha, plan.region))
 
 
 def _with_object_contrast(image, composite, painting, inside, usable, sigma, share):
@@ -140,13 +140,8 @@ def _with_object_contrast(image, composite, painting, inside, usable, sigma, sha
     where, keep = inside[0, 0], usable[0, 0]
     if int(where.sum()) < 2 or int(keep.sum()) < 2:
         return image
-    lum = luminance(composite)[0, 0]
-    values = lum[where]
-    tones = luminance(painting)[0, 0][keep].sort().values
-    ranks = torch.empty_like(values)
-    ranks[values.argsort()] = torch.linspace(0, 1, values.numel(), device=values.device)
-    target = lum.clone()
-    target[where] = tones[(ranks * (tones.numel() - 1)).round().long()]
+    target = luminance(composite)[0, 0].clone()
+    target[where] = rank_map(target[where], luminance(painting)[0, 0][keep].sort().values)
     shift = gaussian_blur(target[None, None], sigma) - gaussian_blur(luminance(image), sigma)
     return (image + share * shift).clamp(0, 1)
 

@@ -10,8 +10,8 @@ and inside a cell the painting's pixels come through unblurred.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from ..methods.harmonize_objective import gaussian_blur
 from .decoder import STRIDE
 
 FADE = 0.25   # share of a cell, on each side of its border, over which neighbouring copies cross-fade
@@ -24,7 +24,7 @@ def _weight(offset: torch.Tensor, cell: float) -> torch.Tensor:
     return ((cell / 2 + ramp - offset.abs()) / (2 * ramp)).clamp(0.0, 1.0)
 
 
-def _axis(length: int, cells: int, cell: float, dev):
+def _axis(length: int, cell: float, dev):
     pos = torch.arange(length, device=dev, dtype=torch.float32) + 0.5
     own = (pos / cell).floor().long()
     return pos, own
@@ -39,8 +39,8 @@ def copy_pixels(painting: torch.Tensor, mapping: torch.Tensor, cells_hw, paintin
     ws_cells = painting_cells_hw[1]
     dev = painting.device
     my, mx = (mapping // ws_cells).reshape(h, w), (mapping % ws_cells).reshape(h, w)
-    ys, own_y = _axis(out_hw[0], h, cell_hw[0], dev)
-    xs, own_x = _axis(out_hw[1], w, cell_hw[1], dev)
+    ys, own_y = _axis(out_hw[0], cell_hw[0], dev)
+    xs, own_x = _axis(out_hw[1], cell_hw[1], dev)
     total = torch.zeros(3, out_hw[0], out_hw[1], device=dev)
     weight = torch.zeros(out_hw[0], out_hw[1], device=dev)
     flat = painting[0].reshape(3, -1)
@@ -66,17 +66,6 @@ def copy_pixels(painting: torch.Tensor, mapping: torch.Tensor, cells_hw, paintin
             total += flat[:, index].reshape(3, *out_hw) * wgt
             weight += wgt
     return (total / weight.clamp_min(1e-6))[None]
-
-
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(round(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    c = image.shape[1]
-    out = F.pad(image, (radius, radius, radius, radius), mode="replicate")
-    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def with_painted_detail(decoded: torch.Tensor, copied: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..fast.data import CropSampler, load_photos
+from ..fast.data import CropSampler, load_photos, skimage_data_dir
 from . import model_file
 from .decoder import ENCODER_LAYER, LOSS_LAYERS, Decoder, encoder
 
@@ -41,12 +41,8 @@ class DecoderSettings:
 
 
 def skimage_paths() -> list[Path]:
-    import importlib.util
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    data = Path(list(spec.submodule_search_locations)[0]) / "data"
-    return [data / n for n in EXTRA_SKIMAGE if (data / n).is_file()]
+    data = skimage_data_dir()
+    return [] if data is None else [data / n for n in EXTRA_SKIMAGE if (data / n).is_file()]
 
 
 def training_images(sources) -> tuple[list[np.ndarray], list[str]]:

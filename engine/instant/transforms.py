@@ -90,17 +90,22 @@ def style_swap(content: torch.Tensor, style: torch.Tensor, mapping: torch.Tensor
     return torch.where(content_where[None, None], swapped, content)
 
 
+def rank_map(values: torch.Tensor, tones: torch.Tensor) -> torch.Tensor:
+    """Each of ``values`` replaced by the entry of the sorted ``tones`` at the same rank: the values'
+    order and contrast, in the tones' range."""
+    ranks = torch.empty_like(values)
+    ranks[values.argsort()] = torch.linspace(0, 1, values.numel(), device=values.device)
+    return tones[(ranks * (tones.numel() - 1)).round().long()]
+
+
 def contrast_values(content_luma: torch.Tensor, style_luma: torch.Tensor, content_where, style_where) -> tuple:
     """(content, style) 1×1×h×w value maps for a match that keeps the content's *contrast* in the style's
     tonal scale: each content cell's luminance rank among the content's cells, mapped to the style's
     luminance at the same rank (its darkest part takes the style's darkest tones, its brightest the
     brightest), rather than its raw value (which a dark object in a light painting never finds)."""
-    inside = content_luma.reshape(-1)[content_where.reshape(-1)]
-    tones = style_luma.reshape(-1)[style_where.reshape(-1)].sort().values
-    ranks = torch.empty_like(inside)
-    ranks[inside.argsort()] = torch.linspace(0, 1, inside.numel(), device=inside.device)
+    where = content_where.reshape(-1)
     mapped = content_luma.clone().reshape(-1)
-    mapped[content_where.reshape(-1)] = tones[(ranks * (tones.numel() - 1)).round().long()]
+    mapped[where] = rank_map(mapped[where], style_luma.reshape(-1)[style_where.reshape(-1)].sort().values)
     return mapped.reshape(content_luma.shape), style_luma
 
 
