@@ -74,20 +74,26 @@ class JobLayer(object):
             return None
         self.node = None
         try:
-            layer.setLocked(False)
             layer.setName(TAKEN_BACK_NAME)     # what a Redo would bring back
-            app = Krita.instance()
-            if app.activeDocument() == doc:   # Undo works on the active document
-                app.action("edit_undo").trigger()
-                doc.waitForDone()
-                if layer.parentNode() is None:
-                    doc.refreshProjection()
-                    return "undone"
-                app.action("edit_redo").trigger()   # the last step was the user's: give it back
-                doc.waitForDone()
-            layer.remove()
-            doc.refreshProjection()
-            return "removed"
+            return remove_layer_without_undo_step(doc, layer)
         except Exception:   # noqa: BLE001 - the document may have been closed meanwhile
             log("could not remove the job's layer: %s" % traceback.format_exc())
             return None
+
+
+def remove_layer_without_undo_step(doc, layer):
+    """Take ``layer`` out of ``doc``: with Krita's Undo when adding it was the last undo step ("undone", the
+    history as before), else by removing it ("removed": the last step was the user's, given back by Redo)."""
+    layer.setLocked(False)
+    app = Krita.instance()
+    if app.activeDocument() == doc:   # Undo works on the active document
+        app.action("edit_undo").trigger()
+        doc.waitForDone()
+        if layer.parentNode() is None:
+            doc.refreshProjection()
+            return "undone"
+        app.action("edit_redo").trigger()   # the last step was the user's: give it back
+        doc.waitForDone()
+    layer.remove()
+    doc.refreshProjection()
+    return "removed"

@@ -18,6 +18,7 @@ import traceback
 from krita import Krita
 
 from . import document, settings
+from .job_layer import remove_layer_without_undo_step
 from .painterly_client.plugin_core import messaging, pixels
 from .painterly_client.plugin_core.errors import UserError, explain, log
 from .qt_compat import QtCore, Signal
@@ -91,19 +92,7 @@ class PreviewLayer(object):
         if node is None or node.parentNode() is None:
             return None
         try:
-            node.setLocked(False)
-            app = Krita.instance()
-            if app.activeDocument() == doc:
-                app.action("edit_undo").trigger()
-                doc.waitForDone()
-                if node.parentNode() is None:
-                    doc.refreshProjection()
-                    return "undone"
-                app.action("edit_redo").trigger()      # the last step was the user's: give it back
-                doc.waitForDone()
-            node.remove()
-            doc.refreshProjection()
-            return "removed"
+            return remove_layer_without_undo_step(doc, node)
         except Exception:   # noqa: BLE001 - the document may have been closed meanwhile
             log("could not remove the live preview layer: %s" % traceback.format_exc(), "painterly_krita")
             return None
