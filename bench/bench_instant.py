@@ -180,7 +180,6 @@ def part_speed(args, out: Path):
     from painterly.engine import load_image, load_mask, run
     from painterly.engine.fast.video import read_frames
     painting = load(REPO / "examples" / "starry_night.jpg", 0)
-    photo = load_image(REPO / "examples" / "coffee.png").rgb
     rows = []
     for side in (512, 1024):
         content = load(REPO / "examples" / "coffee.png", 0)
@@ -205,7 +204,6 @@ def part_speed(args, out: Path):
     _, seconds = timed(lambda: [restyle(f) for f in frames[1:]])
     rows.append((f"fast starry-night video, {frames[0].shape[1]}×{frames[0].shape[0]} frames (frames/s)",
                  (len(frames) - 1) / seconds, (len(frames) - 1) / seconds))
-    del photo
     print(f"\n| warm, torch threads {torch.get_num_threads()} | best s | median s |\n|---|---|---|")
     for name, best, median in rows:
         print(f"| {name} | {best:.2f} | {median:.2f} |")
